@@ -1,0 +1,1 @@
+"""The JSON REST API under /api (a thin adapter over the services)."""

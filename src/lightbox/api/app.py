@@ -1,0 +1,34 @@
+"""The HTTP application: /api routes now; DICOMweb and the web app mount here as they come."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from lightbox import __version__
+from lightbox.app import Archive
+
+
+def create_http_app(archive: Archive) -> FastAPI:
+    app = FastAPI(
+        title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
+    )
+
+    @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
+    async def health() -> JSONResponse:
+        checks: dict[str, Any] = {}
+        ok = True
+        for name, check in (("index", archive.index.check), ("storage", archive.blobs.check)):
+            try:
+                await asyncio.to_thread(check)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {exc}"
+                ok = False
+        body = {"status": "ok" if ok else "error", "version": __version__, "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return app

@@ -1,0 +1,70 @@
+"""Composition root: the only place that knows which backends exist and builds the services on them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lightbox.config import Settings
+from lightbox.domain.errors import ConfigurationError
+from lightbox.index.base import Index
+from lightbox.services.events import EventBus
+from lightbox.services.ingest import IngestService
+from lightbox.services.manage import ManageService
+from lightbox.storage.base import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+def build_index(url: str, settings: Settings) -> Index:
+    if url.startswith(("sqlite:", "postgresql", "postgres:")):
+        from lightbox.index.sql import SqlIndex
+
+        return SqlIndex(
+            url,
+            synchronous_commit=settings.database.synchronous_commit,
+            pool_size=settings.database.pool_size,
+        )
+    raise ConfigurationError(f"unsupported database URL {url!r}")
+
+
+def build_blob_store(url: str) -> BlobStore:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        from lightbox.storage.filesystem import FileSystemBlobStore
+
+        return FileSystemBlobStore(Path(unquote(parsed.path)))
+    raise ConfigurationError(f"unsupported storage URL {url!r}")
+
+
+@dataclass
+class Archive:
+    """The running archive's services, for the adapters and the CLI."""
+
+    settings: Settings
+    index: Index
+    blobs: BlobStore
+    events: EventBus
+    ingest: IngestService
+    manage: ManageService
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.index.close()
+
+
+def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
+    """Backends named in the settings, the schema at the current version, and the services on them."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    index = build_index(settings.database_url, settings)
+    if migrate:
+        index.migrate()
+    blobs = build_blob_store(settings.storage_url)
+    events = EventBus()
+    ingest = IngestService(index, blobs, events, settings.ingest.duplicate_policy)
+    manage = ManageService(index, blobs, ingest)
+    return Archive(settings, index, blobs, events, ingest, manage)

@@ -1,0 +1,162 @@
+"""One typed Settings object, read from a TOML file, LIGHTBOX_* environment variables and CLI flags.
+
+Precedence, highest first: command-line flags, environment, the TOML file, defaults. Nested sections map to
+environment variables with one underscore: ``[database] url`` is ``LIGHTBOX_DATABASE_URL``. Invalid values
+stop the start with a message naming the setting. Every option is documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lightbox.domain.errors import ConfigurationError
+from lightbox.index.base import DuplicatePolicy
+
+_AE_TITLE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")  # PS3.5 AE VR: 16 chars, no backslash or controls
+
+
+def validate_ae_title(value: str) -> str:
+    stripped = value.strip()
+    if not stripped or not _AE_TITLE.fullmatch(value) or len(value) > 16:
+        raise ValueError(f"{value!r} is not a valid AE title (1-16 printable characters, no backslash)")
+    return stripped
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        description="Index database URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB. "
+        "Default: SQLite at DATA_DIR/index.db.",
+    )
+    synchronous_commit: bool = Field(
+        default=False,
+        description="Wait for the database's own fsync on each commit. Not needed for safety: objects are "
+        "durable before they are indexed and recovery re-indexes them after a crash.",
+    )
+    pool_size: int = Field(default=8, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
+        ):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class StorageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None, description="Blob store URL: file:///PATH. Default: file://DATA_DIR/objects."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("file://"):
+            raise ValueError("must start with file:// (object storage comes with the storage backends)")
+        return value
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_policy: DuplicatePolicy = Field(
+        default=DuplicatePolicy.REPLACE,
+        description="An object whose SOP Instance UID is stored with different bytes: replace (keep the "
+        "newest, record the replacement), keep (keep the stored one) or reject (failure status).",
+    )
+    workers: int = Field(default=4, ge=1, le=64, description="Threads for blocking ingest work.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIGHTBOX_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default=Path("lightbox-data"), description="Where the index and objects live.")
+    host: str = Field(default="127.0.0.1", description="Address the DICOM and HTTP ports listen on.")
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    ae_title: str = Field(default="LIGHTBOX", description="The archive's own AE title.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @field_validator("ae_title")
+    @classmethod
+    def _check_ae_title(cls, value: str) -> str:
+        return validate_ae_title(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # --- derived locations ------------------------------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.data_dir / 'index.db').resolve()}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or f"file://{(self.data_dir / 'objects').resolve()}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The TOML file named by ``--config`` or LIGHTBOX_CONFIG (set through ``_toml_path``)."""
+
+    path: Path | None = None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            with open(self.path, "rb") as f:
+                return tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigurationError(f"configuration file {self.path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"configuration file {self.path} is not valid TOML: {exc}") from None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the file, the environment and ``overrides`` (CLI flags; None means not given)."""
+    import os
+
+    path = config_file or (Path(os.environ["LIGHTBOX_CONFIG"]) if os.environ.get("LIGHTBOX_CONFIG") else None)
+    _TomlSource.path = path
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        source = f" (file {path})" if path else ""
+        raise ConfigurationError(f"invalid settings{source}: {problems}") from None
+    finally:
+        _TomlSource.path = None

@@ -1,0 +1,1 @@
+"""Pure domain types: levels, UIDs, statuses and errors. No I/O here."""

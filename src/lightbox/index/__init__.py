@@ -1,0 +1,1 @@
+"""The index: what the archive holds, searchable. Only the composition root picks a backend."""

@@ -1,0 +1,532 @@
+"""SQL Index backend for SQLite and PostgreSQL: one code path, dialect quirks in ``_Dialect``.
+
+Every public method is one unit of work, run by ``_run`` in its own transaction and retried with jitter when
+the engine reports a serialization failure, a deadlock, a lock timeout or a unique-key race (Orthanc's
+``StatelessDatabaseOperations`` does the same). Index commits need not wait for an fsync of their own: the
+stored objects are the source of truth and start-up recovery indexes any object a crash left unindexed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from lightbox.domain.errors import Conflict, DuplicateRejected, NotFound, OutOfResources
+from lightbox.domain.levels import Level
+from lightbox.index import matching
+from lightbox.index.base import (
+    DuplicatePolicy,
+    Index,
+    IndexStatistics,
+    InstanceLocation,
+    NewInstance,
+    RemoteAE,
+    StoreOutcome,
+    StoreResult,
+)
+from lightbox.index.models import (
+    CONTENT_TABLES,
+    instance_replacements,
+    instances,
+    patients,
+    remote_aes,
+    series,
+    studies,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_MAX_ATTEMPTS = 12
+_RETRY_PGCODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_LOCATE_PAGE = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True  # a concurrent store inserted the same key first; the retry sees its row
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in _RETRY_PGCODES
+    return False
+
+
+def normalize_url(url: str) -> str:
+    """Pick our drivers: ``postgresql://`` means psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class SqlIndex(Index):
+    def __init__(self, url: str, *, synchronous_commit: bool = False, pool_size: int = 8) -> None:
+        self.url = normalize_url(url)
+        self._engine = self._make_engine(self.url, synchronous_commit, pool_size)
+        self.dialect = self._engine.dialect.name
+        self._insert = pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
+        self._lock = threading.Lock()
+
+    # --- engine and units of work ---------------------------------------------------------------------
+    @staticmethod
+    def _make_engine(url: str, synchronous_commit: bool, pool_size: int) -> Engine:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, pool_size=pool_size, max_overflow=16, connect_args={"timeout": 60})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                # NORMAL: commits are atomic and consistent; a power cut may lose the last ones, which
+                # start-up recovery re-indexes from the durable objects.
+                cur.execute("PRAGMA synchronous=" + ("FULL" if synchronous_commit else "NORMAL"))
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=60000")
+                # LIKE must be case-sensitive (DICOM matching is) and may then use the b-tree indexes.
+                cur.execute("PRAGMA case_sensitive_like=ON")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn: Connection) -> None:
+                # Writers take the lock at BEGIN, so two writers never deadlock upgrading a read lock.
+                write = conn.get_execution_options().get("lightbox_write", False)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+            return engine
+        options = "" if synchronous_commit else "-c synchronous_commit=off"
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=16,
+            pool_pre_ping=True,
+            connect_args={"options": options} if options else {},
+        )
+
+    def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        delay = 0.005
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(lightbox_write=write)
+                    with conn.begin():
+                        return fn(conn)
+            except (DBAPIError, IntegrityError) as exc:
+                if attempt == _MAX_ATTEMPTS or not _retryable(exc):
+                    if isinstance(exc, OperationalError):
+                        raise OutOfResources(f"index unavailable: {exc.orig}") from exc
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        return self._run(fn, write=False)
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        return self._run(fn, write=True)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self._engine.connect() as conn:
+            conn.execution_options(lightbox_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    # Several nodes may start together; one migrates, the others wait for it.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7355608)")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+
+    def check(self) -> None:
+        self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # --- ingest ----------------------------------------------------------------------------------------
+    def find_instance(self, sop_instance_uid: str) -> InstanceLocation | None:
+        def run(conn: Connection) -> InstanceLocation | None:
+            row = conn.execute(
+                _location_select().where(instances.c.sop_instance_uid == sop_instance_uid)
+            ).first()
+            return _location(row._mapping) if row else None
+
+        return self.read(run)
+
+    def store_instance(self, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
+        return self.write(lambda conn: self._store(conn, new, policy))
+
+    def _store(self, conn: Connection, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
+        rows = new.rows
+        sop_uid = rows.instance.columns["sop_instance_uid"]
+        existing = conn.execute(
+            select(instances.c.id, instances.c.sha256, instances.c.blob_key, instances.c.ingested_at)
+            .where(instances.c.sop_instance_uid == sop_uid)
+            .with_for_update()
+        ).first()
+        outcome = StoreOutcome.STORED
+        obsolete: str | None = None
+        if existing is not None:
+            if existing.sha256 == new.sha256:
+                return StoreResult(StoreOutcome.ALREADY_PRESENT, obsolete_blob_key=new.blob_key)
+            if _aware(existing.ingested_at) > new.ingested_at:
+                # Recovery or reindex met an older version after the newer one: the newer stays.
+                return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
+            if policy is DuplicatePolicy.REJECT:
+                raise DuplicateRejected(
+                    f"SOP Instance {sop_uid} is stored already with different content "
+                    "(duplicate policy: reject)"
+                )
+            if policy is DuplicatePolicy.KEEP:
+                return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
+            conn.execute(
+                insert(instance_replacements).values(
+                    sop_instance_uid=sop_uid,
+                    old_blob_key=existing.blob_key,
+                    old_sha256=existing.sha256,
+                    new_blob_key=new.blob_key,
+                    new_sha256=new.sha256,
+                    source=new.source,
+                    replaced_at=_now(),
+                )
+            )
+            self._detach_instance(conn, existing.id)
+            outcome, obsolete = StoreOutcome.REPLACED, existing.blob_key
+
+        now = _now()
+        study_uid = rows.study.columns["study_instance_uid"]
+        study = conn.execute(
+            select(studies.c.id, studies.c.patient_fk).where(studies.c.study_instance_uid == study_uid)
+        ).first()
+        new_study = False
+        if study is None:
+            patient_fk, _ = self._get_or_create(
+                conn,
+                patients,
+                (patients.c.patient_id == rows.patient.columns["patient_id"])
+                & (patients.c.issuer_of_patient_id == rows.patient.columns["issuer_of_patient_id"]),
+                {**rows.patient.columns, "attrs": rows.patient.attrs, "created_at": now},
+            )
+            study_fk, new_study = self._get_or_create(
+                conn,
+                studies,
+                studies.c.study_instance_uid == study_uid,
+                {
+                    **rows.study.columns,
+                    "patient_fk": patient_fk,
+                    "attrs": rows.study.attrs,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if not new_study:  # a concurrent store created it; its patient is the study's patient
+                patient_fk = conn.execute(
+                    select(studies.c.patient_fk).where(studies.c.id == study_fk)
+                ).scalar_one()
+        else:
+            study_fk, patient_fk = study.id, study.patient_fk
+
+        modality = rows.series.columns["modality"]
+        series_fk, new_series = self._get_or_create(
+            conn,
+            series,
+            series.c.series_instance_uid == rows.series.columns["series_instance_uid"],
+            {**rows.series.columns, "study_fk": study_fk, "attrs": rows.series.attrs, "created_at": now},
+        )
+        conn.execute(
+            insert(instances).values(
+                **rows.instance.columns,
+                series_fk=series_fk,
+                transfer_syntax_uid=new.transfer_syntax_uid,
+                blob_key=new.blob_key,
+                size=new.size,
+                sha256=new.sha256,
+                ingested_at=new.ingested_at,
+                source=new.source,
+                attrs=rows.instance.attrs,
+            )
+        )
+        # Counters, always top-down (patient, study, series) so concurrent stores lock in one order.
+        conn.execute(
+            update(patients)
+            .where(patients.c.id == patient_fk)
+            .values(
+                num_studies=patients.c.num_studies + int(new_study),
+                num_series=patients.c.num_series + int(new_series),
+                num_instances=patients.c.num_instances + 1,
+                size_bytes=patients.c.size_bytes + new.size,
+            )
+        )
+        study_values: dict[str, Any] = {
+            "num_series": studies.c.num_series + int(new_series),
+            "num_instances": studies.c.num_instances + 1,
+            "size_bytes": studies.c.size_bytes + new.size,
+            "updated_at": now,
+        }
+        if new_series and modality:
+            current = conn.execute(
+                select(studies.c.modalities_in_study).where(studies.c.id == study_fk)
+            ).scalar_one()
+            study_values["modalities_in_study"] = _add_modality(current, modality)
+        conn.execute(update(studies).where(studies.c.id == study_fk).values(**study_values))
+        conn.execute(
+            update(series)
+            .where(series.c.id == series_fk)
+            .values(num_instances=series.c.num_instances + 1, size_bytes=series.c.size_bytes + new.size)
+        )
+        return StoreResult(outcome, obsolete_blob_key=obsolete)
+
+    def _get_or_create(
+        self, conn: Connection, table: Any, where: Any, values: Mapping[str, Any]
+    ) -> tuple[int, bool]:
+        row_id = conn.execute(select(table.c.id).where(where)).scalar()
+        if row_id is not None:
+            return row_id, False
+        row_id = conn.execute(
+            self._insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+        ).scalar()
+        if row_id is not None:
+            return row_id, True
+        return conn.execute(select(table.c.id).where(where)).scalar_one(), False
+
+    def _detach_instance(self, conn: Connection, instance_id: int) -> None:
+        """Delete one instance row, adjust the counters and remove parents left empty."""
+        inst = conn.execute(
+            select(instances.c.series_fk, instances.c.size, series.c.study_fk, studies.c.patient_fk)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(instances.c.id == instance_id)
+        ).one()
+        conn.execute(delete(instances).where(instances.c.id == instance_id))
+        series_left = conn.execute(
+            update(series)
+            .where(series.c.id == inst.series_fk)
+            .values(num_instances=series.c.num_instances - 1, size_bytes=series.c.size_bytes - inst.size)
+            .returning(series.c.num_instances)
+        ).scalar_one()
+        series_gone = series_left == 0
+        if series_gone:
+            conn.execute(delete(series).where(series.c.id == inst.series_fk))
+        study_left = conn.execute(
+            update(studies)
+            .where(studies.c.id == inst.study_fk)
+            .values(
+                num_series=studies.c.num_series - int(series_gone),
+                num_instances=studies.c.num_instances - 1,
+                size_bytes=studies.c.size_bytes - inst.size,
+                updated_at=_now(),
+            )
+            .returning(studies.c.num_instances)
+        ).scalar_one()
+        study_gone = study_left == 0
+        if study_gone:
+            conn.execute(delete(studies).where(studies.c.id == inst.study_fk))
+        elif series_gone:
+            remaining = conn.execute(
+                select(series.c.modality).where(series.c.study_fk == inst.study_fk).distinct()
+            ).scalars()
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == inst.study_fk)
+                .values(modalities_in_study="\\".join(sorted(m for m in remaining if m)))
+            )
+        patient_left = conn.execute(
+            update(patients)
+            .where(patients.c.id == inst.patient_fk)
+            .values(
+                num_studies=patients.c.num_studies - int(study_gone),
+                num_series=patients.c.num_series - int(series_gone),
+                num_instances=patients.c.num_instances - 1,
+                size_bytes=patients.c.size_bytes - inst.size,
+            )
+            .returning(patients.c.num_instances)
+        ).scalar_one()
+        if patient_left == 0:
+            conn.execute(delete(patients).where(patients.c.id == inst.patient_fk))
+
+    def indexed_blob_keys(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        found: set[str] = set()
+
+        def run(conn: Connection, chunk: list[str]) -> list[str]:
+            return list(
+                conn.execute(select(instances.c.blob_key).where(instances.c.blob_key.in_(chunk))).scalars()
+            )
+
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            found.update(self.read(lambda conn, c=chunk: run(conn, c)))  # type: ignore[misc]
+        return found
+
+    def latest_ingest_time(self) -> datetime | None:
+        value = self.read(lambda conn: conn.execute(select(func.max(instances.c.ingested_at))).scalar())
+        return None if value is None else _aware(value)
+
+    def clear_content(self) -> None:
+        def run(conn: Connection) -> None:
+            for table in CONTENT_TABLES:
+                conn.execute(delete(table))
+
+        self.write(run)
+
+    def statistics(self) -> IndexStatistics:
+        def run(conn: Connection) -> IndexStatistics:
+            counts = [conn.execute(select(func.count()).select_from(t)).scalar_one() for t in CONTENT_TABLES]
+            size = conn.execute(select(func.coalesce(func.sum(instances.c.size), 0))).scalar_one()
+            n_inst, n_series, n_studies, n_patients = counts
+            return IndexStatistics(n_patients, n_studies, n_series, n_inst, int(size))
+
+        return self.read(run)
+
+    # --- query -----------------------------------------------------------------------------------------
+    def search(self, spec: Any, after_id: int | None, limit: int) -> Sequence[Mapping[str, Any]]:
+        stmt = matching.build_search(spec, after_id, limit)
+        return self.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
+
+    # --- retrieve --------------------------------------------------------------------------------------
+    def locate(self, level: Level, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
+        conditions = []
+        columns = {
+            "PatientID": patients.c.patient_id,
+            "StudyInstanceUID": studies.c.study_instance_uid,
+            "SeriesInstanceUID": series.c.series_instance_uid,
+            "SOPInstanceUID": instances.c.sop_instance_uid,
+        }
+        for keyword, wanted in uids.items():
+            if keyword not in columns:
+                raise ValueError(f"{keyword} is not a unique key")
+            if wanted:
+                conditions.append(columns[keyword].in_(list(wanted)))
+        if not conditions:
+            raise ValueError("a retrieve needs at least one unique key")
+        after = 0
+        # Pages, each its own short read: a long C-MOVE must not pin a snapshot of the whole index.
+        while True:
+            stmt = (
+                _location_select()
+                .add_columns(instances.c.id)
+                .where(and_(*conditions), instances.c.id > after)
+                .order_by(instances.c.id)
+                .limit(_LOCATE_PAGE)
+            )
+            page = self.read(lambda conn, s=stmt: list(conn.execute(s)))  # type: ignore[misc]
+            for row in page:
+                yield _location(row._mapping)
+            if len(page) < _LOCATE_PAGE:
+                return
+            after = page[-1].id
+
+    # --- remote AE registry ----------------------------------------------------------------------------
+    def add_remote_ae(self, ae: RemoteAE) -> None:
+        def run(conn: Connection) -> None:
+            exists = conn.execute(select(remote_aes.c.id).where(remote_aes.c.ae_title == ae.ae_title)).first()
+            if exists:
+                raise Conflict(f"remote AE {ae.ae_title!r} is registered already")
+            conn.execute(
+                insert(remote_aes).values(
+                    ae_title=ae.ae_title,
+                    host=ae.host,
+                    port=ae.port,
+                    description=ae.description,
+                    created_at=_now(),
+                )
+            )
+
+        self.write(run)
+
+    def remove_remote_ae(self, ae_title: str) -> None:
+        def run(conn: Connection) -> None:
+            if conn.execute(delete(remote_aes).where(remote_aes.c.ae_title == ae_title)).rowcount == 0:
+                raise NotFound(f"no remote AE {ae_title!r} is registered")
+
+        self.write(run)
+
+    def get_remote_ae(self, ae_title: str) -> RemoteAE | None:
+        def run(conn: Connection) -> RemoteAE | None:
+            row = conn.execute(select(remote_aes).where(remote_aes.c.ae_title == ae_title)).first()
+            return RemoteAE(row.ae_title, row.host, row.port, row.description) if row else None
+
+        return self.read(run)
+
+    def list_remote_aes(self) -> list[RemoteAE]:
+        def run(conn: Connection) -> list[RemoteAE]:
+            rows = conn.execute(select(remote_aes).order_by(remote_aes.c.ae_title))
+            return [RemoteAE(r.ae_title, r.host, r.port, r.description) for r in rows]
+
+        return self.read(run)
+
+
+def _location_select() -> Any:
+    return (
+        select(
+            studies.c.study_instance_uid,
+            series.c.series_instance_uid,
+            instances.c.sop_instance_uid,
+            instances.c.sop_class_uid,
+            instances.c.transfer_syntax_uid,
+            instances.c.blob_key,
+            instances.c.size,
+            instances.c.sha256,
+        )
+        .select_from(instances)
+        .join(series, series.c.id == instances.c.series_fk)
+        .join(studies, studies.c.id == series.c.study_fk)
+        .join(patients, patients.c.id == studies.c.patient_fk)
+    )
+
+
+def _location(m: Mapping[str, Any]) -> InstanceLocation:
+    return InstanceLocation(
+        study_instance_uid=m["study_instance_uid"],
+        series_instance_uid=m["series_instance_uid"],
+        sop_instance_uid=m["sop_instance_uid"],
+        sop_class_uid=m["sop_class_uid"],
+        transfer_syntax_uid=m["transfer_syntax_uid"],
+        blob_key=m["blob_key"],
+        size=m["size"],
+        sha256=m["sha256"],
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _add_modality(current: str, modality: str) -> str:
+    present = set(filter(None, current.split("\\")))
+    present.add(modality)
+    return "\\".join(sorted(present))
+
+
+def make_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'index.db').resolve()}"

@@ -1,0 +1,64 @@
+"""``lightbox serve``: one asyncio event loop serving HTTP now, and DICOM and HL7 as they come."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+
+from lightbox.api.app import create_http_app
+from lightbox.app import Archive
+
+log = logging.getLogger(__name__)
+
+
+async def serve(archive: Archive) -> None:
+    settings = archive.settings
+    report = await asyncio.to_thread(archive.manage.recover)
+    if report.failed:
+        for key, reason in report.failed[:20]:
+            log.error("stored object %s could not be indexed: %s", key, reason)
+    config = uvicorn.Config(
+        create_http_app(archive),
+        host=settings.host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )
+    http = uvicorn.Server(config)
+    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we handle signals here
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    http_task = asyncio.create_task(http.serve(), name="http")
+    log.info(
+        "Lightbox serving: HTTP on http://%s:%d, AE title %s, data in %s",
+        settings.host,
+        settings.http_port,
+        settings.ae_title,
+        settings.data_dir.resolve(),
+    )
+    stop_task = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    http.should_exit = True
+    await http_task
+    stop_task.cancel()
+    if http_task in done and http_task.exception():
+        raise http_task.exception()  # type: ignore[misc]
+    log.info("Lightbox stopped")
+
+
+def run(archive: Archive) -> None:
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    runner(serve(archive))

@@ -1,0 +1,76 @@
+"""In-process events that services publish and cross-cutting concerns (audit, routing, metrics) observe.
+
+Services never call an observer by name; they publish. Handlers run synchronously in the publishing thread
+and must be quick; a failing handler is logged and never fails the service call that published.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStored:
+    source: str
+    outcome: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceReplaced:
+    source: str
+    sop_instance_uid: str
+    old_sha256: str
+    new_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRejected:
+    source: str
+    reason: str
+    dicom_status: int
+    sop_instance_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyQueried:
+    source: str
+    level: str
+    keys: dict[str, Any]
+    matches: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesRetrieved:
+    source: str
+    study_instance_uids: tuple[str, ...]
+    instances: int
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Callable[[Any], None]]] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
+        with self._lock:
+            self._handlers.setdefault(event_type, []).append(handler)
+
+    def publish(self, event: object) -> None:
+        for handler in self._handlers.get(type(event), ()):
+            try:
+                handler(event)
+            except Exception:
+                log.exception("event handler %r failed on %s", handler, type(event).__name__)

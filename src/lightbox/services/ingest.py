@@ -1,0 +1,338 @@
+"""The one ingest path: import, C-STORE and STOW-RS all end here.
+
+An ``IngestSession`` takes the object as a stream of chunks and writes them straight to a pending blob (never
+holding the object in memory). ``finish`` then reads back only the header (no pixel data), validates it,
+makes the blob durable and indexes it in one transaction. Whatever fails, nothing half-written stays behind:
+the pending blob is discarded, or a committed blob is deleted when indexing refuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filewriter import write_file_meta_info
+
+from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
+from lightbox.domain.uids import is_valid_uid
+from lightbox.index.attributes import BULK_THRESHOLD, extract_rows
+from lightbox.index.base import DuplicatePolicy, Index, NewInstance, StoreOutcome
+from lightbox.services.events import EventBus, InstanceRejected, InstanceReplaced, InstanceStored
+from lightbox.storage import keys
+from lightbox.storage.base import BlobStore, BlobStoreError, BlobWriter
+
+log = logging.getLogger(__name__)
+
+_READ_CHUNK = 1 << 20
+# Elements larger than this (outside pixel data) are not read into memory while parsing the header.
+_DEFER_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcome: StoreOutcome
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    transfer_syntax_uid: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetOnly:
+    """The stream is a bare data set (as DIMSE carries it); the session writes the File Meta Information.
+
+    PS3.10 7.1: the stored object is always a Part 10 file.
+    """
+
+    transfer_syntax_uid: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    source_ae_title: str = ""
+
+
+class IngestSession:
+    """One object on its way in. Use ``write`` for each chunk, then ``finish``; or ``abort``."""
+
+    def __init__(
+        self,
+        service: IngestService,
+        writer: BlobWriter,
+        source: str,
+        expected_sop_class_uid: str | None,
+        expected_sop_instance_uid: str | None,
+    ) -> None:
+        self._service = service
+        self._writer = writer
+        self._source = source
+        self._expected_class = expected_sop_class_uid
+        self._expected_instance = expected_sop_instance_uid
+        self._closed = False
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._writer.write(chunk)
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.abort()
+
+    def finish(self) -> IngestResult:
+        if self._closed:
+            raise RuntimeError("ingest session already finished")
+        self._closed = True
+        try:
+            return self._service._complete(
+                self._writer, self._source, self._expected_class, self._expected_instance
+            )
+        except LightboxError as exc:
+            self._service._rejected(self._source, exc)
+            raise
+        finally:
+            self._writer.abort()  # no-op after a commit; discards the pending blob otherwise
+
+    def __enter__(self) -> IngestSession:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.abort()
+
+
+class IngestService:
+    def __init__(
+        self,
+        index: Index,
+        blobs: BlobStore,
+        events: EventBus,
+        policy: DuplicatePolicy = DuplicatePolicy.REPLACE,
+    ) -> None:
+        self.index = index
+        self.blobs = blobs
+        self.events = events
+        self.policy = policy
+
+    # --- entry points ----------------------------------------------------------------------------------
+    def begin(
+        self,
+        source: str,
+        *,
+        dataset_only: DatasetOnly | None = None,
+        expected_sop_class_uid: str | None = None,
+        expected_sop_instance_uid: str | None = None,
+    ) -> IngestSession:
+        """Start receiving one object from ``source`` (for logs and audit: "import:PATH", "dimse:AET")."""
+        try:
+            writer = self.blobs.writer(keys.new_key())
+        except BlobStoreError as exc:
+            raise OutOfResources(f"cannot store now: {exc.strerror or exc}") from exc
+        session = IngestSession(self, writer, source, expected_sop_class_uid, expected_sop_instance_uid)
+        if dataset_only is not None:
+            session.write(_file_meta_bytes(dataset_only))
+            session._expected_class = session._expected_class or dataset_only.sop_class_uid
+            session._expected_instance = session._expected_instance or dataset_only.sop_instance_uid
+        return session
+
+    def ingest(self, chunks: Iterable[bytes], source: str) -> IngestResult:
+        """Ingest a Part 10 object given as chunks."""
+        session = self.begin(source)
+        try:
+            for chunk in chunks:
+                session.write(chunk)
+        except BaseException:
+            session.abort()
+            raise
+        return session.finish()
+
+    def ingest_file(self, path: Path, source: str | None = None) -> IngestResult:
+        with open(path, "rb") as f:
+            return self.ingest(iter(lambda: f.read(_READ_CHUNK), b""), source or f"import:{path}")
+
+    def index_stored(self, key: str, source: str = "recovery") -> IngestResult:
+        """Index an object already durable in the blob store (start-up recovery, reindex)."""
+        with self.blobs.open(key) as f:
+            ds, ts = _read_header(f)
+        uids = _validate(ds, None, None)
+        size = self.blobs.size(key)
+        digest = hashlib.sha256()
+        for chunk in self.blobs.open_range(key, 0):
+            digest.update(chunk)
+        ingested_at = datetime.fromtimestamp(keys.key_time_us(key) / 1e6, UTC)
+        new = NewInstance(extract_rows(ds), key, size, digest.hexdigest(), ts, ingested_at, source)
+        return self._index(new, uids, committed_key=key)
+
+    # --- the work --------------------------------------------------------------------------------------
+    def _complete(
+        self,
+        writer: BlobWriter,
+        source: str,
+        expected_class: str | None,
+        expected_instance: str | None,
+    ) -> IngestResult:
+        if writer.size == 0:
+            raise InvalidObject("empty object")
+        with writer.open_written() as f:
+            ds, ts = _read_header(f)
+            uids = _validate(ds, expected_class, expected_instance)
+            rows = extract_rows(ds)
+        sha = writer.sha256
+        existing = self.index.find_instance(uids.sop_instance_uid)
+        if existing is not None and existing.sha256 == sha:
+            writer.abort()
+            return self._result(StoreOutcome.ALREADY_PRESENT, uids, ts, writer.size, sha)
+        try:
+            info = writer.commit()
+        except BlobStoreError as exc:
+            raise OutOfResources(f"cannot store now: {exc.strerror or exc}") from exc
+        new = NewInstance(rows, info.key, info.size, info.sha256, ts, datetime.now(UTC), source)
+        return self._index(
+            new, uids, committed_key=info.key, previous_sha=existing.sha256 if existing else None
+        )
+
+    def _index(
+        self, new: NewInstance, uids: _Uids, *, committed_key: str, previous_sha: str | None = None
+    ) -> IngestResult:
+        try:
+            stored = self.index.store_instance(new, self.policy)
+        except BaseException:
+            # The index refused it (or failed): the object was never acknowledged, so it must not remain.
+            self.blobs.delete(committed_key)
+            raise
+        if stored.obsolete_blob_key:
+            self.blobs.delete(stored.obsolete_blob_key)
+        result = self._result(stored.outcome, uids, new.transfer_syntax_uid, new.size, new.sha256)
+        if stored.outcome is StoreOutcome.REPLACED:
+            log.warning("replaced SOP Instance %s (from %s)", uids.sop_instance_uid, new.source)
+            self.events.publish(
+                InstanceReplaced(new.source, uids.sop_instance_uid, previous_sha or "", new.sha256)
+            )
+        self.events.publish(
+            InstanceStored(
+                new.source,
+                stored.outcome.value,
+                uids.sop_class_uid,
+                uids.sop_instance_uid,
+                uids.series_instance_uid,
+                uids.study_instance_uid,
+                new.size,
+            )
+        )
+        return result
+
+    @staticmethod
+    def _result(outcome: StoreOutcome, uids: _Uids, ts: str, size: int, sha: str) -> IngestResult:
+        return IngestResult(
+            outcome,
+            uids.sop_class_uid,
+            uids.sop_instance_uid,
+            uids.series_instance_uid,
+            uids.study_instance_uid,
+            ts,
+            size,
+            sha,
+        )
+
+    def _rejected(self, source: str, exc: LightboxError) -> None:
+        log.warning("rejected object from %s: %s (status 0x%04X)", source, exc.message, exc.dicom_status)
+        self.events.publish(InstanceRejected(source, exc.message, exc.dicom_status))
+
+
+@dataclass(frozen=True, slots=True)
+class _Uids:
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+
+
+def _read_header(f: BinaryIO) -> tuple[Dataset, str]:
+    """Parse a Part 10 header up to the pixel data; drop large binary values without reading them."""
+    try:
+        ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=_DEFER_SIZE)
+    except (InvalidDicomError, EOFError) as exc:
+        raise InvalidObject(f"not a DICOM Part 10 object: {exc}") from exc
+    except Exception as exc:  # pydicom raises many kinds on malformed input
+        raise InvalidObject(f"malformed DICOM object: {exc}") from exc
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not ts:
+        raise InvalidObject(
+            "not a DICOM Part 10 object: the File Meta Information has no Transfer Syntax UID"
+        )
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        length = getattr(raw, "length", 0) or 0
+        if (
+            raw is not None
+            and getattr(raw, "VR", None) in ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
+            and (length > BULK_THRESHOLD or getattr(raw, "value", b"") is None)
+        ):
+            del ds[tag]  # bulk data stays in the blob; the index keeps no copy
+    try:
+        ds.SOPInstanceUID  # noqa: B018 - decode early so charset and syntax errors surface here
+    except Exception as exc:
+        raise InvalidObject(f"malformed DICOM object: {exc}") from exc
+    return ds, ts
+
+
+def _validate(ds: Dataset, expected_class: str | None, expected_instance: str | None) -> _Uids:
+    values = {}
+    for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+        try:
+            value = ds.get(keyword)
+        except Exception as exc:
+            raise InvalidObject(f"{keyword} cannot be read: {exc}") from exc
+        if value is None or str(value) == "":
+            raise InvalidObject(f"{keyword} is missing")
+        if not is_valid_uid(str(value)):
+            raise InvalidObject(f"{keyword} {str(value)!r} is not a valid UID")
+        values[keyword] = str(value)
+    meta = ds.file_meta
+    meta_instance = meta.get("MediaStorageSOPInstanceUID")
+    if meta_instance and str(meta_instance) != values["SOPInstanceUID"]:
+        raise DataSetMismatch(
+            f"Media Storage SOP Instance UID {meta_instance} differs from SOP Instance UID "
+            f"{values['SOPInstanceUID']}"
+        )
+    if expected_class and expected_class != values["SOPClassUID"]:
+        raise DataSetMismatch(
+            f"SOP Class UID {values['SOPClassUID']} differs from the announced {expected_class}"
+        )
+    if expected_instance and expected_instance != values["SOPInstanceUID"]:
+        raise DataSetMismatch(
+            f"SOP Instance UID {values['SOPInstanceUID']} differs from the announced {expected_instance}"
+        )
+    return _Uids(
+        values["SOPClassUID"],
+        values["SOPInstanceUID"],
+        values["SeriesInstanceUID"],
+        values["StudyInstanceUID"],
+    )
+
+
+def _file_meta_bytes(info: DatasetOnly) -> bytes:
+    """Preamble, ``DICM`` and the File Meta Information group for a bare data set (PS3.10 7.1)."""
+    from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = info.sop_class_uid
+    meta.MediaStorageSOPInstanceUID = info.sop_instance_uid
+    meta.TransferSyntaxUID = info.transfer_syntax_uid
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    if info.source_ae_title:
+        meta.SourceApplicationEntityTitle = info.source_ae_title
+    buf = io.BytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=True)
+    return buf.getvalue()

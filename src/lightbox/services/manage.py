@@ -1,0 +1,157 @@
+"""Archive management: the remote AE registry, start-up recovery and reindexing from the stored objects."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from lightbox.domain.errors import InvalidObject, LightboxError, NotFound
+from lightbox.index.base import Index, IndexStatistics, RemoteAE
+from lightbox.services.ingest import IngestService
+from lightbox.storage import keys
+from lightbox.storage.base import BlobStore
+
+log = logging.getLogger(__name__)
+
+_AE_TITLE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")
+_HOST = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,253}")
+# Recovery looks this far before the newest indexed object: clocks of several nodes drift a little.
+_RECOVERY_MARGIN = timedelta(hours=1)
+
+
+@dataclass
+class ReindexReport:
+    indexed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ManageService:
+    def __init__(self, index: Index, blobs: BlobStore, ingest: IngestService) -> None:
+        self.index = index
+        self.blobs = blobs
+        self.ingest = ingest
+
+    # --- remote AE registry ----------------------------------------------------------------------------
+    def add_remote_ae(self, ae_title: str, host: str, port: int, description: str = "") -> RemoteAE:
+        if not _AE_TITLE.fullmatch(ae_title) or not ae_title.strip():
+            raise InvalidObject(
+                f"{ae_title!r} is not a valid AE title (1-16 printable characters, no backslash)"
+            )
+        if not _HOST.fullmatch(host):
+            raise InvalidObject(f"{host!r} is not a valid host name or address")
+        if not 0 < port < 65536:
+            raise InvalidObject(f"port {port} is out of range 1-65535")
+        ae = RemoteAE(ae_title.strip(), host, port, description)
+        self.index.add_remote_ae(ae)
+        return ae
+
+    def remove_remote_ae(self, ae_title: str) -> None:
+        self.index.remove_remote_ae(ae_title.strip())
+
+    def get_remote_ae(self, ae_title: str) -> RemoteAE:
+        ae = self.index.get_remote_ae(ae_title.strip())
+        if ae is None:
+            raise NotFound(f"no remote AE {ae_title!r} is registered")
+        return ae
+
+    def list_remote_aes(self) -> list[RemoteAE]:
+        return self.index.list_remote_aes()
+
+    def statistics(self) -> IndexStatistics:
+        return self.index.statistics()
+
+    # --- recovery and reindex --------------------------------------------------------------------------
+    def recover(self) -> ReindexReport:
+        """Index every durable object that a crash left unindexed; remove pending writes of dead processes.
+
+        Objects are durable before their index row commits and the commit does not wait for an fsync, so
+        after a crash the newest objects may be missing from the index. Only the hour partitions from just
+        before the newest indexed object onwards can hold such objects, so only those are listed.
+        """
+        self.blobs.recover()
+        latest = self.index.latest_ingest_time()
+        if latest is None:
+            candidates: Iterator[str] = self.blobs.keys()
+        else:
+            candidates = self._keys_since(latest - _RECOVERY_MARGIN)
+        report = self._index_unindexed(candidates)
+        if report.indexed or report.failed:
+            log.warning("recovery indexed %d objects, %d failed", report.indexed, len(report.failed))
+        return report
+
+    def reindex(self, progress: Callable[[int], None] | None = None, workers: int = 4) -> ReindexReport:
+        """Rebuild the index from the stored objects (the source of truth). The AE registry stays."""
+        self.index.clear_content()
+        return self._index_all(self.blobs.keys(), progress, workers)
+
+    def _keys_since(self, start: datetime) -> Iterator[str]:
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        end = datetime.now(UTC) + _RECOVERY_MARGIN
+        while hour <= end:
+            yield from self.blobs.keys(keys.partition_prefix(hour))
+            hour += timedelta(hours=1)
+
+    def _index_unindexed(self, candidates: Iterator[str]) -> ReindexReport:
+        report = ReindexReport()
+        batch: list[str] = []
+
+        def flush() -> None:
+            indexed = self.index.indexed_blob_keys(batch)
+            missing = [k for k in batch if k not in indexed]
+            part = self._index_all(iter(missing), None, 4)
+            report.indexed += part.indexed
+            report.failed.extend(part.failed)
+            batch.clear()
+
+        for key in candidates:
+            batch.append(key)
+            if len(batch) >= 500:
+                flush()
+        if batch:
+            flush()
+        return report
+
+    def _index_all(
+        self, candidates: Iterator[str], progress: Callable[[int], None] | None, workers: int
+    ) -> ReindexReport:
+        report = ReindexReport()
+
+        def one(key: str) -> tuple[str, str | None]:
+            try:
+                self.ingest.index_stored(key)
+                return key, None
+            except LightboxError as exc:
+                return key, exc.message
+            except Exception as exc:  # a damaged object must not stop the rebuild
+                log.exception("cannot index stored object %s", key)
+                return key, str(exc)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reindex") as pool:
+            # Keys come in time order; index in bounded windows so newer versions win over older ones.
+            window: list[str] = []
+            for key in candidates:
+                window.append(key)
+                if len(window) >= workers * 16:
+                    self._collect(pool.map(one, window), report, progress)
+                    window = []
+            if window:
+                self._collect(pool.map(one, window), report, progress)
+        return report
+
+    @staticmethod
+    def _collect(
+        results: Iterator[tuple[str, str | None]],
+        report: ReindexReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        for key, error in results:
+            if error is None:
+                report.indexed += 1
+            else:
+                report.failed.append((key, error))
+            if progress:
+                progress(1)

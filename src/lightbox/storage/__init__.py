@@ -1,0 +1,1 @@
+"""Blob stores: where the DICOM objects live. Only the composition root picks a backend."""

@@ -1,0 +1,222 @@
+"""Filesystem BlobStore: temporary file, fsync, rename, fsync the directory.
+
+After ``commit`` returns, the object survives a power cut: nothing acknowledged may be lost.
+Keys are validated against ``keys.is_valid_key`` before they become paths, so nothing escapes ``root``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from lightbox.storage import keys
+from lightbox.storage.base import BlobInfo, BlobNotFound, BlobStore, BlobStoreError, BlobWriter
+
+_CHUNK = 1 << 20
+_TMP_DIR = ".tmp"
+# A pending write older than this at start-up belongs to a process that died; newer ones may be another
+# node's on a shared filesystem.
+_STALE_PENDING_SECONDS = 3600.0
+# Pending files carry their writer's host and pid, so recovery removes only what a dead process left.
+_HOST = socket.gethostname()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _wrap_os_error(exc: OSError) -> BlobStoreError:
+    if exc.errno == errno.ENOSPC:
+        return BlobStoreError(exc.errno, "no space left in the blob store")
+    return BlobStoreError(exc.errno or 0, f"blob store I/O error: {exc}")
+
+
+class FileSystemWriter(BlobWriter):
+    def __init__(self, store: FileSystemBlobStore, key: str) -> None:
+        self.key = key
+        self._store = store
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._done = False
+        tmp_name = f"{_HOST}~{os.getpid()}~{key.rsplit('/', 1)[1]}.part"
+        self._tmp_path = store.root / _TMP_DIR / tmp_name
+        try:
+            self._file: BinaryIO = open(self._tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise _wrap_os_error(exc) from exc
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._hash.update(chunk)
+        self._size += len(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            self.abort()
+            raise _wrap_os_error(exc) from exc
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def open_written(self) -> BinaryIO:
+        self._file.flush()
+        return open(self._tmp_path, "rb")
+
+    def commit(self) -> BlobInfo:
+        if self._done:
+            raise BlobStoreError(0, f"writer for {self.key} is already closed")
+        final = self._store.path_of(self.key)
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            created = self._store.ensure_parent(final)
+            os.rename(self._tmp_path, final)
+            _fsync_dir(final.parent)
+            for directory in created:
+                _fsync_dir(directory.parent)
+        except OSError as exc:
+            self.abort()
+            raise _wrap_os_error(exc) from exc
+        self._done = True
+        return BlobInfo(self.key, self._size, self.sha256)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp_path)
+
+
+class FileSystemBlobStore(BlobStore):
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, key: str) -> Path:
+        if not keys.is_valid_key(key):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root / key
+
+    def ensure_parent(self, path: Path) -> list[Path]:
+        """Create the parents of ``path``; return the directories created (their parents need an fsync)."""
+        created: list[Path] = []
+        parent = path.parent
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
+        for directory in reversed(created):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+        return created
+
+    def writer(self, key: str) -> BlobWriter:
+        self.path_of(key)  # validates the key before anything touches the disk
+        return FileSystemWriter(self, key)
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self.path_of(key), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        except OSError as exc:
+            raise _wrap_os_error(exc) from exc
+
+    def open_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}-{end}")
+        with self.open(key) as f:
+            f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                chunk = f.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def delete(self, key: str) -> None:
+        path = self.path_of(key)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _wrap_os_error(exc) from exc
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path_of(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        # Walk in lexical order so that callers can resume and recovery sees old before new.
+        def walk(directory: Path, rel: str) -> Iterator[str]:
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except FileNotFoundError:
+                return
+            for entry in entries:
+                name = rel + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name == _TMP_DIR:
+                        continue
+                    sub = name + "/"
+                    if sub.startswith(prefix) or prefix.startswith(sub):
+                        yield from walk(Path(entry.path), sub)
+                elif name.startswith(prefix) and keys.is_valid_key(name):
+                    yield name
+
+        yield from walk(self.root, "")
+
+    def recover(self) -> None:
+        cutoff = time.time() - _STALE_PENDING_SECONDS
+        for entry in os.scandir(self.root / _TMP_DIR):
+            host, _, rest = entry.name.partition("~")
+            pid = rest.partition("~")[0]
+            if host == _HOST and pid == str(os.getpid()):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                dead = host == _HOST and not _pid_alive(pid)
+                if dead or entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+
+    def check(self) -> None:
+        tmp = self.root / _TMP_DIR
+        if not os.access(tmp, os.W_OK):
+            raise BlobStoreError(errno.EACCES, f"blob store {self.root} is not writable")
+
+
+def _pid_alive(pid: str) -> bool:
+    """Whether a local process with this id runs (a pending write of a live process must stay)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,57 @@
+"""Shared fixtures: every Index backend (SQLite and a real PostgreSQL) and every BlobStore backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lightbox.index.models import metadata
+from lightbox.index.sql import SqlIndex
+from lightbox.storage.filesystem import FileSystemBlobStore
+from tests.support.postgres import PostgresUnavailable, create_database, postgres_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database. In CI a missing server fails the run instead of skipping."""
+    try:
+        with postgres_server() as server:
+            url = create_database(server, "lightbox_test")
+            index = SqlIndex(url)
+            index.migrate()
+            index.close()
+            yield url
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+
+
+def _truncate(index: SqlIndex) -> None:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with index.engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlIndex]:
+    """A fresh, migrated index on each engine."""
+    if request.param == "sqlite":
+        idx = SqlIndex(f"sqlite:///{tmp_path / 'index.db'}")
+        idx.migrate()
+    else:
+        url = request.getfixturevalue("postgres_url")
+        idx = SqlIndex(url)
+        _truncate(idx)
+    yield idx
+    idx.close()
+
+
+@pytest.fixture
+def blob_store(tmp_path: Path) -> FileSystemBlobStore:
+    return FileSystemBlobStore(tmp_path / "objects")
