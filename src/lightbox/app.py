@@ -13,6 +13,7 @@ from lightbox.index.base import Index
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
+from lightbox.services.retrieve import RetrieveService
 from lightbox.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Archive:
     events: EventBus
     ingest: IngestService
     manage: ManageService
+    retrieve: RetrieveService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -67,4 +69,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     events = EventBus()
     ingest = IngestService(index, blobs, events, settings.ingest.duplicate_policy)
     manage = ManageService(index, blobs, ingest)
-    return Archive(settings, index, blobs, events, ingest, manage)
+    retrieve = RetrieveService(index, blobs, events)
+    return Archive(settings, index, blobs, events, ingest, manage, retrieve)
