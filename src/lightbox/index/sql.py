@@ -229,7 +229,7 @@ class SqlIndex(Index):
         ).first()
         new_study = False
         if study is None:
-            patient_fk, _ = self._get_or_create(
+            patient_fk, new_patient = self._get_or_create(
                 conn,
                 patients,
                 (patients.c.patient_id == rows.patient.columns["patient_id"])
@@ -249,9 +249,12 @@ class SqlIndex(Index):
                 },
             )
             if not new_study:  # a concurrent store created it; its patient is the study's patient
-                patient_fk = conn.execute(
+                study_patient = conn.execute(
                     select(studies.c.patient_fk).where(studies.c.id == study_fk)
                 ).scalar_one()
+                if new_patient and study_patient != patient_fk:
+                    conn.execute(delete(patients).where(patients.c.id == patient_fk))  # it holds nothing
+                patient_fk = study_patient
         else:
             study_fk, patient_fk = study.id, study.patient_fk
 

@@ -278,10 +278,6 @@ def _read_header(f: BinaryIO) -> tuple[Dataset, str]:
             and (length > BULK_THRESHOLD or getattr(raw, "value", b"") is None)
         ):
             del ds[tag]  # bulk data stays in the blob; the index keeps no copy
-    try:
-        ds.SOPInstanceUID  # noqa: B018 - decode early so charset and syntax errors surface here
-    except Exception as exc:
-        raise InvalidObject(f"malformed DICOM object: {exc}") from exc
     return ds, ts
 
 

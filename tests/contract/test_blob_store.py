@@ -1,0 +1,142 @@
+"""The BlobStore contract: every backend must pass this suite (parametrise ``store`` for new backends)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lightbox.storage import keys
+from lightbox.storage.base import BlobNotFound, BlobStore
+from lightbox.storage.filesystem import FileSystemBlobStore
+
+
+@pytest.fixture(params=["filesystem"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "filesystem":
+        yield FileSystemBlobStore(tmp_path / "objects")
+
+
+def _key(hour: int = 10) -> str:
+    return keys.new_key(datetime(2025, 3, 4, hour, 5, 6, tzinfo=UTC))
+
+
+def test_put_then_read_back_identical(store: BlobStore) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    key = _key()
+    info = store.put(key, [data[i : i + 65536] for i in range(0, len(data), 65536)])
+    assert info.size == len(data)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.exists(key)
+    assert store.size(key) == len(data)
+    with store.open(key) as f:
+        assert f.read() == data
+
+
+def test_open_range(store: BlobStore) -> None:
+    data = bytes(range(256)) * 10_000
+    key = _key()
+    store.put(key, [data])
+    assert b"".join(store.open_range(key, 100, 5000)) == data[100:5000]
+    assert b"".join(store.open_range(key, len(data) - 10)) == data[-10:]
+    assert b"".join(store.open_range(key, 0, 0)) == b""
+    with pytest.raises(ValueError):
+        list(store.open_range(key, 10, 5))
+
+
+def test_nothing_visible_before_commit_and_nothing_left_after_abort(store: BlobStore) -> None:
+    key = _key()
+    writer = store.writer(key)
+    writer.write(b"partial")
+    assert not store.exists(key)
+    assert list(store.keys()) == []
+    writer.abort()
+    assert not store.exists(key)
+    if isinstance(store, FileSystemBlobStore):
+        assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_leaving_the_block_without_commit_aborts(store: BlobStore) -> None:
+    key = _key()
+    with pytest.raises(RuntimeError), store.writer(key) as writer:
+        writer.write(b"x" * 100)
+        raise RuntimeError("peer went away")
+    assert not store.exists(key)
+
+
+def test_read_back_before_commit(store: BlobStore) -> None:
+    writer = store.writer(_key())
+    writer.write(b"header")
+    writer.write(b"-and-more")
+    with writer.open_written() as f:
+        assert f.read() == b"header-and-more"
+    writer.abort()
+
+
+def test_missing_objects(store: BlobStore) -> None:
+    key = _key()
+    with pytest.raises(BlobNotFound):
+        store.open(key)
+    with pytest.raises(BlobNotFound):
+        list(store.open_range(key, 0))
+    with pytest.raises(BlobNotFound):
+        store.size(key)
+    assert not store.exists(key)
+    store.delete(key)  # deleting a missing object is not an error: deletes are retried after crashes
+
+
+def test_delete(store: BlobStore) -> None:
+    key = _key()
+    store.put(key, [b"abc"])
+    store.delete(key)
+    assert not store.exists(key)
+
+
+def test_keys_in_order_and_by_prefix(store: BlobStore) -> None:
+    written = sorted([_key(9), _key(10), _key(10), _key(11)])
+    for key in written:
+        store.put(key, [b"x"])
+    assert list(store.keys()) == written
+    prefix = keys.partition_prefix(datetime(2025, 3, 4, 10, tzinfo=UTC))
+    assert list(store.keys(prefix)) == [k for k in written if k.startswith(prefix)]
+    assert list(store.keys("2030/")) == []
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    ["../../etc/passwd", "/etc/passwd", "2025/03/04/10/../../../x.dcm", "1.2.3.dcm", "", "a/b/c/d/e.dcm"],
+)
+def test_keys_that_could_escape_are_refused(store: BlobStore, bad_key: str) -> None:
+    with pytest.raises(ValueError):
+        store.writer(bad_key)
+    with pytest.raises(ValueError):
+        store.open(bad_key)
+    with pytest.raises(ValueError):
+        store.delete(bad_key)
+
+
+def test_recover_removes_pending_writes_of_dead_processes(tmp_path: Path) -> None:
+    store = FileSystemBlobStore(tmp_path / "objects")
+    host = os.uname().nodename
+    dead = store.root / ".tmp" / f"{host}~999999999~x.part"
+    dead.write_bytes(b"left by a crash")
+    mine = store.writer(_key())
+    mine.write(b"in progress")
+    store.recover()
+    assert not dead.exists()
+    with mine.open_written() as f:  # a live writer's pending file stays
+        assert f.read() == b"in progress"
+    mine.abort()
+
+
+def test_commit_is_durable_layout(tmp_path: Path) -> None:
+    store = FileSystemBlobStore(tmp_path / "objects")
+    key = _key()
+    store.put(key, [b"data"])
+    path = store.root / key
+    assert path.read_bytes() == b"data"
+    assert path.parent.parent.parent.parent.parent == store.root  # YYYY/MM/DD/HH/name

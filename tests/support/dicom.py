@@ -1,0 +1,62 @@
+"""Build small, valid DICOM Part 10 objects for tests."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+
+def make_dataset(**attrs: Any) -> Dataset:
+    """A CT image with UIDs, patient and study attributes and 4x4 pixels; ``attrs`` override any keyword."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "PID-1"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "F"
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = "ACC-1"
+    ds.StudyID = "1"
+    ds.ReferringPhysicianName = "Who^Doctor"
+    ds.StudyDescription = "CT HEAD"
+    ds.Modality = "CT"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.Rows = 4
+    ds.Columns = 4
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(range(32))
+    for keyword, value in attrs.items():
+        if value is not None:
+            setattr(ds, keyword, value)
+        elif keyword in ds:
+            delattr(ds, keyword)
+    return ds
+
+
+def to_part10(ds: Dataset, transfer_syntax: str = ExplicitVRLittleEndian) -> bytes:
+    """The dataset as Part 10 bytes (preamble, File Meta Information, data set)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", CTImageStorage)
+    meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", generate_uid())
+    meta.TransferSyntaxUID = transfer_syntax
+    ds.file_meta = meta
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def part10(**attrs: Any) -> bytes:
+    return to_part10(make_dataset(**attrs))
