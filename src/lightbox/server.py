@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -13,6 +14,14 @@ from lightbox.api.app import create_http_app
 from lightbox.app import Archive
 
 log = logging.getLogger(__name__)
+
+
+class _EmbeddedHttpServer(uvicorn.Server):
+    """Signals belong to the process, not to one transport: ``serve`` stops every server on SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(archive: Archive) -> None:
@@ -29,8 +38,7 @@ async def serve(archive: Archive) -> None:
         access_log=False,
         lifespan="on",
     )
-    http = uvicorn.Server(config)
-    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we handle signals here
+    http = _EmbeddedHttpServer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,8 +65,7 @@ async def serve(archive: Archive) -> None:
 def run(archive: Archive) -> None:
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    runner(serve(archive))
+        asyncio.run(serve(archive))
+    else:
+        uvloop.run(serve(archive))

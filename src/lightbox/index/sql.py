@@ -507,7 +507,7 @@ def _location_select() -> Any:
     )
 
 
-def _location(m: Mapping[str, Any]) -> InstanceLocation:
+def _location(m: Any) -> InstanceLocation:
     return InstanceLocation(
         study_instance_uid=m["study_instance_uid"],
         series_instance_uid=m["series_instance_uid"],

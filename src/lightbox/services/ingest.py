@@ -9,7 +9,6 @@ the pending blob is discarded, or a committed blob is deleted when indexing refu
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,9 @@ from typing import BinaryIO
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
 
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
 from lightbox.domain.uids import is_valid_uid
@@ -321,14 +322,14 @@ def _file_meta_bytes(info: DatasetOnly) -> bytes:
     from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = info.sop_class_uid
-    meta.MediaStorageSOPInstanceUID = info.sop_instance_uid
-    meta.TransferSyntaxUID = info.transfer_syntax_uid
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.MediaStorageSOPClassUID = UID(info.sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(info.sop_instance_uid)
+    meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     if info.source_ae_title:
         meta.SourceApplicationEntityTitle = info.source_ae_title
-    buf = io.BytesIO()
+    buf = DicomBytesIO()
     buf.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(buf, meta, enforce_standard=True)
     return buf.getvalue()
