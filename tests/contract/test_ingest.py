@@ -116,6 +116,8 @@ def test_reject_policy_refuses_with_a_status(index: SqlIndex, blob_store: FileSy
         (part10(StudyInstanceUID="1." + "2" * 70), "is not a valid UID"),
         (part10(SOPInstanceUID="../../../etc/passwd"), "is not a valid UID"),
         (part10()[:200], "DICOM"),
+        (part10()[:-5], "truncated object"),
+        (part10()[: -32 - 12], "truncated object: an image"),  # cut just before Pixel Data
     ],
     ids=[
         "empty",
@@ -127,6 +129,8 @@ def test_reject_policy_refuses_with_a_status(index: SqlIndex, blob_store: FileSy
         "too-long",
         "traversal",
         "truncated",
+        "cut-in-pixels",
+        "cut-before-pixels",
     ],
 )
 def test_bad_objects_are_rejected_and_leave_nothing(

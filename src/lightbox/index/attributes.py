@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from lightbox.domain import values
 from lightbox.domain.levels import Level
+from lightbox.formats.dicom_json import JsonDataset
 
 PATIENT_KEYWORDS = (
     "PatientName",
@@ -139,7 +139,6 @@ COMPUTED_KEYWORDS: dict[str, Level] = {
     "NumberOfSeriesRelatedInstances": Level.SERIES,
 }
 
-_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 BULK_THRESHOLD = 1024
 _SKIPPED_TAGS = frozenset({"7FE00010", "7FE00008", "7FE00009", "FFFAFFFA", "FFFCFFFC"})
 
@@ -167,65 +166,75 @@ class InstanceRows:
     instance: LevelRow
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None or value == "":
+_TAG = {kw: _tag_key(kw) for kw in (*PATIENT_KEYWORDS, *STUDY_KEYWORDS, *SERIES_KEYWORDS)} | {
+    kw: _tag_key(kw)
+    for kw in (
+        "SOPInstanceUID",
+        "SOPClassUID",
+        "InstanceNumber",
+        "ContentDate",
+        "ContentTime",
+        "NumberOfFrames",
+        "Rows",
+        "Columns",
+    )
+}
+
+
+def json_text(doc: JsonDataset, keyword: str) -> str:
+    """The value of ``keyword`` as DICOM text: multiple values joined by backslash, a PN as its groups."""
+    elem = doc.get(_TAG.get(keyword) or _tag_key(keyword))
+    if not elem or "Value" not in elem:
         return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
+    parts = []
+    for value in elem["Value"]:
+        if value is None:
+            parts.append("")
+        elif isinstance(value, dict):  # PN
+            groups = [value.get(g, "") for g in ("Alphabetic", "Ideographic", "Phonetic")]
+            parts.append("=".join(groups).rstrip("="))
+        else:
+            parts.append(str(value))
+    return "\\".join(parts)
 
 
-def _bulk_free_json(ds: Dataset) -> dict[str, Any]:
-    """DICOM JSON of the header without bulk data: large binary values are dropped, not referenced."""
-
-    def drop(_elem: Any) -> str:
-        return ""
-
-    doc = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=drop)
-    out: dict[str, Any] = {}
-    for tag_key, elem in doc.items():
-        if tag_key in _SKIPPED_TAGS or tag_key.startswith("0002"):
-            continue
-        if elem.get("vr") in _BULK_VRS and "BulkDataURI" in elem:
-            continue
-        out[tag_key] = elem
-    return out
+def _json_int(doc: JsonDataset, keyword: str) -> int | None:
+    return values.to_int(json_text(doc, keyword).split("\\", 1)[0])
 
 
-def extract_rows(ds: Dataset) -> InstanceRows:
-    """Index rows for one instance header (read with ``stop_before_pixels``)."""
-    doc = _bulk_free_json(ds)
+def extract_rows(doc: JsonDataset) -> InstanceRows:
+    """Index rows for one instance header given as DICOM JSON without bulk data."""
     split: dict[Level, dict[str, Any]] = {lv: {} for lv in Level}
     for tag_key, elem in doc.items():
-        split[level_of_tag(tag_key)][tag_key] = elem
+        if tag_key not in _SKIPPED_TAGS and not tag_key.startswith("0002"):
+            split[level_of_tag(tag_key)][tag_key] = elem
 
-    patient_name = _text(ds, "PatientName")
-    referring = _text(ds, "ReferringPhysicianName")
-    study_date = values.normalize_date(_text(ds, "StudyDate"))
-    study_time_raw = _text(ds, "StudyTime")
-    series_date = values.normalize_date(_text(ds, "SeriesDate"))
+    patient_name = json_text(doc, "PatientName")
+    referring = json_text(doc, "ReferringPhysicianName")
+    study_date = values.normalize_date(json_text(doc, "StudyDate"))
+    study_time_raw = json_text(doc, "StudyTime")
+    series_date = values.normalize_date(json_text(doc, "SeriesDate"))
 
     patient = LevelRow(
         columns={
-            "patient_id": _text(ds, "PatientID"),
-            "issuer_of_patient_id": _text(ds, "IssuerOfPatientID"),
+            "patient_id": json_text(doc, "PatientID"),
+            "issuer_of_patient_id": json_text(doc, "IssuerOfPatientID"),
             "patient_name": values.alphabetic_group(patient_name),
             "patient_name_fold": values.fold_name(values.alphabetic_group(patient_name)),
-            "patient_birth_date": values.normalize_date(_text(ds, "PatientBirthDate")),
-            "patient_sex": _text(ds, "PatientSex"),
+            "patient_birth_date": values.normalize_date(json_text(doc, "PatientBirthDate")),
+            "patient_sex": json_text(doc, "PatientSex"),
         },
         attrs=split[Level.PATIENT],
     )
     study = LevelRow(
         columns={
-            "study_instance_uid": _text(ds, "StudyInstanceUID"),
+            "study_instance_uid": json_text(doc, "StudyInstanceUID"),
             "study_date": study_date,
             "study_time": values.normalize_time(study_time_raw),
             "study_datetime": values.combine_datetime(study_date, study_time_raw),
-            "accession_number": _text(ds, "AccessionNumber"),
-            "study_id": _text(ds, "StudyID"),
-            "study_description": _text(ds, "StudyDescription"),
+            "accession_number": json_text(doc, "AccessionNumber"),
+            "study_id": json_text(doc, "StudyID"),
+            "study_description": json_text(doc, "StudyDescription"),
             "referring_physician_name": values.alphabetic_group(referring),
             "referring_physician_name_fold": values.fold_name(values.alphabetic_group(referring)),
         },
@@ -233,29 +242,29 @@ def extract_rows(ds: Dataset) -> InstanceRows:
     )
     series = LevelRow(
         columns={
-            "series_instance_uid": _text(ds, "SeriesInstanceUID"),
-            "modality": _text(ds, "Modality"),
-            "series_number": values.to_int(ds.get("SeriesNumber")),
-            "series_description": _text(ds, "SeriesDescription"),
+            "series_instance_uid": json_text(doc, "SeriesInstanceUID"),
+            "modality": json_text(doc, "Modality"),
+            "series_number": _json_int(doc, "SeriesNumber"),
+            "series_description": json_text(doc, "SeriesDescription"),
             "series_date": series_date,
-            "series_time": values.normalize_time(_text(ds, "SeriesTime")),
-            "body_part_examined": _text(ds, "BodyPartExamined"),
+            "series_time": values.normalize_time(json_text(doc, "SeriesTime")),
+            "body_part_examined": json_text(doc, "BodyPartExamined"),
             "performed_procedure_step_start_date": values.normalize_date(
-                _text(ds, "PerformedProcedureStepStartDate")
+                json_text(doc, "PerformedProcedureStepStartDate")
             ),
         },
         attrs=split[Level.SERIES],
     )
     instance = LevelRow(
         columns={
-            "sop_instance_uid": _text(ds, "SOPInstanceUID"),
-            "sop_class_uid": _text(ds, "SOPClassUID"),
-            "instance_number": values.to_int(ds.get("InstanceNumber")),
-            "content_date": values.normalize_date(_text(ds, "ContentDate")),
-            "content_time": values.normalize_time(_text(ds, "ContentTime")),
-            "number_of_frames": values.to_int(ds.get("NumberOfFrames")),
-            "rows": values.to_int(ds.get("Rows")),
-            "columns": values.to_int(ds.get("Columns")),
+            "sop_instance_uid": json_text(doc, "SOPInstanceUID"),
+            "sop_class_uid": json_text(doc, "SOPClassUID"),
+            "instance_number": _json_int(doc, "InstanceNumber"),
+            "content_date": values.normalize_date(json_text(doc, "ContentDate")),
+            "content_time": values.normalize_time(json_text(doc, "ContentTime")),
+            "number_of_frames": _json_int(doc, "NumberOfFrames"),
+            "rows": _json_int(doc, "Rows"),
+            "columns": _json_int(doc, "Columns"),
         },
         attrs=split[Level.IMAGE],
     )

@@ -25,7 +25,9 @@ from pydicom.uid import UID
 
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
 from lightbox.domain.uids import is_valid_uid
-from lightbox.index.attributes import BULK_THRESHOLD, extract_rows
+from lightbox.formats.dicom_json import JsonDataset, dataset_to_json
+from lightbox.formats.part10_check import check_complete
+from lightbox.index.attributes import BULK_THRESHOLD, extract_rows, json_text
 from lightbox.index.base import DuplicatePolicy, Index, NewInstance, StoreOutcome
 from lightbox.services.events import EventBus, InstanceRejected, InstanceReplaced, InstanceStored
 from lightbox.storage import keys
@@ -162,14 +164,14 @@ class IngestService:
     def index_stored(self, key: str, source: str = "recovery") -> IngestResult:
         """Index an object already durable in the blob store (start-up recovery, reindex)."""
         with self.blobs.open(key) as f:
-            ds, ts = _read_header(f)
-        uids = _validate(ds, None, None)
+            doc, meta, ts = _read_header(f)
+        uids = _validate(doc, meta, None, None)
         size = self.blobs.size(key)
         digest = hashlib.sha256()
         for chunk in self.blobs.open_range(key, 0):
             digest.update(chunk)
         ingested_at = datetime.fromtimestamp(keys.key_time_us(key) / 1e6, UTC)
-        new = NewInstance(extract_rows(ds), key, size, digest.hexdigest(), ts, ingested_at, source)
+        new = NewInstance(extract_rows(doc), key, size, digest.hexdigest(), ts, ingested_at, source)
         return self._index(new, uids, committed_key=key)
 
     # --- the work --------------------------------------------------------------------------------------
@@ -183,9 +185,12 @@ class IngestService:
         if writer.size == 0:
             raise InvalidObject("empty object")
         with writer.open_written() as f:
-            ds, ts = _read_header(f)
-            uids = _validate(ds, expected_class, expected_instance)
-            rows = extract_rows(ds)
+            doc, meta, ts = _read_header(f)
+            has_pixels = check_complete(f, ts)
+        if has_pixels is False and "00280010" in doc:
+            raise InvalidObject("truncated object: an image (it has Rows) without its pixel data")
+        uids = _validate(doc, meta, expected_class, expected_instance)
+        rows = extract_rows(doc)
         sha = writer.sha256
         existing = self.index.find_instance(uids.sop_instance_uid)
         if existing is not None and existing.sha256 == sha:
@@ -256,10 +261,11 @@ class _Uids:
     study_instance_uid: str
 
 
-def _read_header(f: BinaryIO) -> tuple[Dataset, str]:
-    """Parse a Part 10 header up to the pixel data; drop large binary values without reading them."""
+def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
+    """Parse a Part 10 header up to the pixel data; large values are neither read nor kept."""
     try:
         ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=_DEFER_SIZE)
+        doc = dataset_to_json(ds, BULK_THRESHOLD)
     except (InvalidDicomError, EOFError) as exc:
         raise InvalidObject(f"not a DICOM Part 10 object: {exc}") from exc
     except Exception as exc:  # pydicom raises many kinds on malformed input
@@ -270,31 +276,20 @@ def _read_header(f: BinaryIO) -> tuple[Dataset, str]:
         raise InvalidObject(
             "not a DICOM Part 10 object: the File Meta Information has no Transfer Syntax UID"
         )
-    for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
-        length = getattr(raw, "length", 0) or 0
-        if (
-            raw is not None
-            and getattr(raw, "VR", None) in ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
-            and (length > BULK_THRESHOLD or getattr(raw, "value", b"") is None)
-        ):
-            del ds[tag]  # bulk data stays in the blob; the index keeps no copy
-    return ds, ts
+    return doc, meta, ts
 
 
-def _validate(ds: Dataset, expected_class: str | None, expected_instance: str | None) -> _Uids:
+def _validate(
+    doc: JsonDataset, meta: Dataset, expected_class: str | None, expected_instance: str | None
+) -> _Uids:
     values = {}
     for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
-        try:
-            value = ds.get(keyword)
-        except Exception as exc:
-            raise InvalidObject(f"{keyword} cannot be read: {exc}") from exc
-        if value is None or str(value) == "":
+        value = json_text(doc, keyword)
+        if not value:
             raise InvalidObject(f"{keyword} is missing")
-        if not is_valid_uid(str(value)):
-            raise InvalidObject(f"{keyword} {str(value)!r} is not a valid UID")
-        values[keyword] = str(value)
-    meta = ds.file_meta
+        if not is_valid_uid(value):
+            raise InvalidObject(f"{keyword} {value!r} is not a valid UID")
+        values[keyword] = value
     meta_instance = meta.get("MediaStorageSOPInstanceUID")
     if meta_instance and str(meta_instance) != values["SOPInstanceUID"]:
         raise DataSetMismatch(
