@@ -17,7 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select, update
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -51,6 +64,14 @@ T = TypeVar("T")
 _MAX_ATTEMPTS = 12
 _RETRY_PGCODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 _LOCATE_PAGE = 1000
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# orjson encodes the attribute documents about ten times faster than the standard library.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _now() -> datetime:
@@ -91,7 +112,9 @@ class SqlIndex(Index):
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, pool_size=pool_size, max_overflow=16, connect_args={"timeout": 60})
+            engine = create_engine(
+                url, pool_size=pool_size, max_overflow=16, connect_args={"timeout": 60}, **_JSON_CODEC
+            )
 
             @event.listens_for(engine, "connect")
             def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -121,6 +144,7 @@ class SqlIndex(Index):
             max_overflow=16,
             pool_pre_ping=True,
             connect_args={"options": options} if options else {},
+            **_JSON_CODEC,
         )
 
     def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
@@ -188,11 +212,7 @@ class SqlIndex(Index):
     def _store(self, conn: Connection, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
         rows = new.rows
         sop_uid = rows.instance.columns["sop_instance_uid"]
-        existing = conn.execute(
-            select(instances.c.id, instances.c.sha256, instances.c.blob_key, instances.c.ingested_at)
-            .where(instances.c.sop_instance_uid == sop_uid)
-            .with_for_update()
-        ).first()
+        existing = conn.execute(_SELECT_EXISTING, {"sop": sop_uid}).first()
         outcome = StoreOutcome.STORED
         obsolete: str | None = None
         if existing is not None:
@@ -224,22 +244,25 @@ class SqlIndex(Index):
 
         now = _now()
         study_uid = rows.study.columns["study_instance_uid"]
-        study = conn.execute(
-            select(studies.c.id, studies.c.patient_fk).where(studies.c.study_instance_uid == study_uid)
-        ).first()
+        study = conn.execute(_SELECT_STUDY, {"uid": study_uid}).first()
         new_study = False
         if study is None:
+            patient_key = {
+                "pid": rows.patient.columns["patient_id"],
+                "issuer": rows.patient.columns["issuer_of_patient_id"],
+            }
             patient_fk, new_patient = self._get_or_create(
                 conn,
                 patients,
-                (patients.c.patient_id == rows.patient.columns["patient_id"])
-                & (patients.c.issuer_of_patient_id == rows.patient.columns["issuer_of_patient_id"]),
+                _SELECT_PATIENT,
+                patient_key,
                 {**rows.patient.columns, "attrs": rows.patient.attrs, "created_at": now},
             )
             study_fk, new_study = self._get_or_create(
                 conn,
                 studies,
-                studies.c.study_instance_uid == study_uid,
+                _SELECT_STUDY_ID,
+                {"uid": study_uid},
                 {
                     **rows.study.columns,
                     "patient_fk": patient_fk,
@@ -249,9 +272,7 @@ class SqlIndex(Index):
                 },
             )
             if not new_study:  # a concurrent store created it; its patient is the study's patient
-                study_patient = conn.execute(
-                    select(studies.c.patient_fk).where(studies.c.id == study_fk)
-                ).scalar_one()
+                study_patient = conn.execute(_SELECT_STUDY, {"uid": study_uid}).one().patient_fk
                 if new_patient and study_patient != patient_fk:
                     conn.execute(delete(patients).where(patients.c.id == patient_fk))  # it holds nothing
                 patient_fk = study_patient
@@ -262,56 +283,38 @@ class SqlIndex(Index):
         series_fk, new_series = self._get_or_create(
             conn,
             series,
-            series.c.series_instance_uid == rows.series.columns["series_instance_uid"],
+            _SELECT_SERIES_ID,
+            {"uid": rows.series.columns["series_instance_uid"]},
             {**rows.series.columns, "study_fk": study_fk, "attrs": rows.series.attrs, "created_at": now},
         )
         conn.execute(
-            insert(instances).values(
+            _INSERT_INSTANCE,
+            {
                 **rows.instance.columns,
-                series_fk=series_fk,
-                transfer_syntax_uid=new.transfer_syntax_uid,
-                blob_key=new.blob_key,
-                size=new.size,
-                sha256=new.sha256,
-                ingested_at=new.ingested_at,
-                source=new.source,
-                attrs=rows.instance.attrs,
-            )
+                "series_fk": series_fk,
+                "transfer_syntax_uid": new.transfer_syntax_uid,
+                "blob_key": new.blob_key,
+                "size": new.size,
+                "sha256": new.sha256,
+                "ingested_at": new.ingested_at,
+                "source": new.source,
+                "attrs": rows.instance.attrs,
+            },
         )
         # Counters, always top-down (patient, study, series) so concurrent stores lock in one order.
-        conn.execute(
-            update(patients)
-            .where(patients.c.id == patient_fk)
-            .values(
-                num_studies=patients.c.num_studies + int(new_study),
-                num_series=patients.c.num_series + int(new_series),
-                num_instances=patients.c.num_instances + 1,
-                size_bytes=patients.c.size_bytes + new.size,
-            )
-        )
-        study_values: dict[str, Any] = {
-            "num_series": studies.c.num_series + int(new_series),
-            "num_instances": studies.c.num_instances + 1,
-            "size_bytes": studies.c.size_bytes + new.size,
-            "updated_at": now,
-        }
+        delta = {"d_studies": int(new_study), "d_series": int(new_series), "d_size": new.size, "now": now}
+        conn.execute(_BUMP_PATIENT, {**delta, "id_": patient_fk})
+        conn.execute(_BUMP_STUDY, {**delta, "id_": study_fk})
         if new_series and modality:
-            current = conn.execute(
-                select(studies.c.modalities_in_study).where(studies.c.id == study_fk)
-            ).scalar_one()
-            study_values["modalities_in_study"] = _add_modality(current, modality)
-        conn.execute(update(studies).where(studies.c.id == study_fk).values(**study_values))
-        conn.execute(
-            update(series)
-            .where(series.c.id == series_fk)
-            .values(num_instances=series.c.num_instances + 1, size_bytes=series.c.size_bytes + new.size)
-        )
+            current = conn.execute(_SELECT_MODALITIES, {"id_": study_fk}).scalar_one()
+            conn.execute(_SET_MODALITIES, {"id_": study_fk, "m": _add_modality(current, modality)})
+        conn.execute(_BUMP_SERIES, {**delta, "id_": series_fk})
         return StoreResult(outcome, obsolete_blob_key=obsolete)
 
     def _get_or_create(
-        self, conn: Connection, table: Any, where: Any, values: Mapping[str, Any]
+        self, conn: Connection, table: Any, lookup: Any, key: Mapping[str, Any], values: Mapping[str, Any]
     ) -> tuple[int, bool]:
-        row_id = conn.execute(select(table.c.id).where(where)).scalar()
+        row_id = conn.execute(lookup, key).scalar()
         if row_id is not None:
             return row_id, False
         row_id = conn.execute(
@@ -319,7 +322,7 @@ class SqlIndex(Index):
         ).scalar()
         if row_id is not None:
             return row_id, True
-        return conn.execute(select(table.c.id).where(where)).scalar_one(), False
+        return conn.execute(lookup, key).scalar_one(), False
 
     def _detach_instance(self, conn: Connection, instance_id: int) -> None:
         """Delete one instance row, adjust the counters and remove parents left empty."""
@@ -486,6 +489,50 @@ class SqlIndex(Index):
             return [RemoteAE(r.ae_title, r.host, r.port, r.description) for r in rows]
 
         return self.read(run)
+
+
+# The ingest hot path's statements, built once: SQLAlchemy then only binds parameters (about a third of the
+# time of building them per call).
+_B = bindparam
+_SELECT_EXISTING = (
+    select(instances.c.id, instances.c.sha256, instances.c.blob_key, instances.c.ingested_at)
+    .where(instances.c.sop_instance_uid == _B("sop"))
+    .with_for_update()
+)
+_SELECT_STUDY = select(studies.c.id, studies.c.patient_fk).where(studies.c.study_instance_uid == _B("uid"))
+_SELECT_STUDY_ID = select(studies.c.id).where(studies.c.study_instance_uid == _B("uid"))
+_SELECT_SERIES_ID = select(series.c.id).where(series.c.series_instance_uid == _B("uid"))
+_SELECT_PATIENT = select(patients.c.id).where(
+    patients.c.patient_id == _B("pid"), patients.c.issuer_of_patient_id == _B("issuer")
+)
+_INSERT_INSTANCE = insert(instances)
+_BUMP_PATIENT = (
+    update(patients)
+    .where(patients.c.id == _B("id_"))
+    .values(
+        num_studies=patients.c.num_studies + _B("d_studies"),
+        num_series=patients.c.num_series + _B("d_series"),
+        num_instances=patients.c.num_instances + 1,
+        size_bytes=patients.c.size_bytes + _B("d_size"),
+    )
+)
+_BUMP_STUDY = (
+    update(studies)
+    .where(studies.c.id == _B("id_"))
+    .values(
+        num_series=studies.c.num_series + _B("d_series"),
+        num_instances=studies.c.num_instances + 1,
+        size_bytes=studies.c.size_bytes + _B("d_size"),
+        updated_at=_B("now"),
+    )
+)
+_BUMP_SERIES = (
+    update(series)
+    .where(series.c.id == _B("id_"))
+    .values(num_instances=series.c.num_instances + 1, size_bytes=series.c.size_bytes + _B("d_size"))
+)
+_SELECT_MODALITIES = select(studies.c.modalities_in_study).where(studies.c.id == _B("id_"))
+_SET_MODALITIES = update(studies).where(studies.c.id == _B("id_")).values(modalities_in_study=_B("m"))
 
 
 def _location_select() -> Any:
