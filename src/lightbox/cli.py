@@ -111,6 +111,8 @@ def import_(
     """Import DICOM files, folders (recursively) and DICOMDIR media."""
     from lightbox.importer import run_import
 
+    if workers is not None and workers < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--workers")
     archive = open_archive(config_file, data_dir)
     try:
         summary = run_import(
@@ -121,7 +123,8 @@ def import_(
         )
     finally:
         archive.close()
-    sys.exit(0 if not summary.rejected else 1)
+    # 130: stopped by Ctrl-C (128 + SIGINT), as shells report it.
+    sys.exit(130 if summary.interrupted else 1 if summary.rejected else 0)
 
 
 @main.command()

@@ -20,6 +20,31 @@ _BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
+_ALL_VRS = _LONG_VRS | frozenset(
+    {
+        b"AE",
+        b"AS",
+        b"AT",
+        b"CS",
+        b"DA",
+        b"DS",
+        b"DT",
+        b"FD",
+        b"FL",
+        b"IS",
+        b"LO",
+        b"LT",
+        b"PN",
+        b"SH",
+        b"SL",
+        b"SS",
+        b"ST",
+        b"TM",
+        b"UI",
+        b"UL",
+        b"US",
+    }
+)
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
 _META_START = 132  # 128-byte preamble and "DICM"
@@ -47,8 +72,8 @@ def check_complete(f: BinaryIO, transfer_syntax_uid: str) -> bool | None:
         if transfer_syntax_uid == _DEFLATED:
             _check_deflated(f)
             return None
-        explicit = transfer_syntax_uid != _IMPLICIT
-        _walk(f, end, explicit=explicit, little=transfer_syntax_uid != _BIG_ENDIAN, seen=seen)
+        little = transfer_syntax_uid != _BIG_ENDIAN
+        _walk(f, end, explicit=_looks_explicit(f, transfer_syntax_uid), little=little, seen=seen)
     except _Truncated as exc:
         raise InvalidObject(f"truncated object: {exc}") from None
     return bool(seen & _PIXEL_TAGS)
@@ -128,6 +153,17 @@ def _walk_sequence(f: BinaryIO, end: int, *, explicit: bool, little: bool) -> No
             raise _Truncated(f"an item needs {length} bytes, the object ends first")
         else:
             f.seek(length, 1)
+
+
+def _looks_explicit(f: BinaryIO, transfer_syntax_uid: str) -> bool:
+    """Explicit or implicit VR as the bytes say: some writers contradict their transfer syntax, and pydicom
+    (which parsed the header) follows the bytes, so the walk must too."""
+    pos = f.tell()
+    head = f.read(6)
+    f.seek(pos)
+    if len(head) < 6:
+        return transfer_syntax_uid != _IMPLICIT
+    return head[4:6] in _ALL_VRS
 
 
 def _check_deflated(f: BinaryIO) -> None:

@@ -190,12 +190,12 @@ class IngestService:
         if has_pixels is False and "00280010" in doc:
             raise InvalidObject("truncated object: an image (it has Rows) without its pixel data")
         uids = _validate(doc, meta, expected_class, expected_instance)
-        rows = extract_rows(doc)
         sha = writer.sha256
         existing = self.index.find_instance(uids.sop_instance_uid)
         if existing is not None and existing.sha256 == sha:
             writer.abort()
             return self._result(StoreOutcome.ALREADY_PRESENT, uids, ts, writer.size, sha)
+        rows = extract_rows(doc)
         try:
             info = writer.commit()
         except BlobStoreError as exc:
@@ -270,9 +270,9 @@ def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
         raise InvalidObject(f"not a DICOM Part 10 object: {exc}") from exc
     except Exception as exc:  # pydicom raises many kinds on malformed input
         raise InvalidObject(f"malformed DICOM object: {exc}") from exc
-    meta = getattr(ds, "file_meta", None)
+    meta: Dataset | None = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    if not ts:
+    if meta is None or not ts:
         raise InvalidObject(
             "not a DICOM Part 10 object: the File Meta Information has no Transfer Syntax UID"
         )
