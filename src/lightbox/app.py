@@ -13,6 +13,7 @@ from lightbox.index.base import Index
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
+from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
 from lightbox.storage.base import BlobStore
 
@@ -51,6 +52,7 @@ class Archive:
     ingest: IngestService
     manage: ManageService
     retrieve: RetrieveService
+    query: QueryService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -70,4 +72,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     ingest = IngestService(index, blobs, events, settings.ingest.duplicate_policy)
     manage = ManageService(index, blobs, ingest)
     retrieve = RetrieveService(index, blobs, events)
-    return Archive(settings, index, blobs, events, ingest, manage, retrieve)
+    query = QueryService(index, events)
+    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query)
