@@ -89,3 +89,29 @@ def test_ae_registry_cli(tmp_path: Path) -> None:
     assert cli("ae", "remove", "STORESCP").returncode == 0
     missing = cli("ae", "remove", "STORESCP")
     assert missing.returncode == 1 and "no remote AE" in missing.stderr
+
+
+def test_reindex_cli_rebuilds_from_the_objects(tmp_path: Path) -> None:
+    from lightbox.app import build_archive
+    from lightbox.config import load_settings
+
+    data = tmp_path / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    for _ in range(3):
+        archive.ingest.ingest([part10()], "t")
+    before = archive.manage.statistics()
+    archive.close()
+    (data / "index.db").unlink()  # the index is lost; the objects are the source of truth
+    for suffix in ("-wal", "-shm"):
+        (data / f"index.db{suffix}").unlink(missing_ok=True)
+    result = subprocess.run(
+        lightbox_command("reindex", "--yes", "--data-dir", str(data)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "indexed 3 objects, 0 failed" in result.stdout
+    archive = build_archive(load_settings(data_dir=data))
+    assert archive.manage.statistics() == before
+    archive.close()
