@@ -8,6 +8,7 @@ stored objects are the source of truth and start-up recovery indexes any object 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -195,6 +196,11 @@ class SqlIndex(Index):
         self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
 
     def close(self) -> None:
+        if self.dialect == "sqlite":
+            # Refresh the planner's statistics where they are stale (SQLite's advice for long-lived
+            # databases); cheap when nothing changed.
+            with contextlib.suppress(DBAPIError), self._engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA optimize")
         self._engine.dispose()
 
     @property

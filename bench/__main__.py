@@ -1,0 +1,274 @@
+"""``python -m bench [--quick] [--only ingest|query] ...``: run the benchmark, print the tables, write JSON.
+
+Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
+threads; import the small instances into SQLite and index the same objects on PostgreSQL (reindex, or a
+bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both.
+See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import DEFAULT_DATA_DIR, ct, population
+from bench.archives import fresh_archive, isolate_from_environment
+from bench.dataset import DatasetInfo, ensure_dataset, warm_page_cache
+from bench.index_bench import (
+    analyze_postgres,
+    build_postgres,
+    build_sqlite,
+    copy_to_postgres,
+    counts,
+    postgres_version,
+)
+from bench.ingest_bench import run_import
+from bench.machine import describe, load_average
+from bench.query_bench import KINDS, Query, QueryUnavailable, build_queries, run_queries, summarize
+from bench.report import render, targets, write_json
+from lightbox.app import Archive
+from lightbox.config import IngestSettings
+
+FULL = {"ct": 1000, "small": 100_000}
+QUICK = {"ct": 100, "small": 10_000}
+WARMUP_PER_KIND = 5
+# --pg-index auto reindexes only when the measured part of the run is projected to stay within this, which
+# leaves a margin under the 15-minute ceiling (dataset generation, once per machine, is not counted).
+AUTO_BUDGET_S = 12 * 60
+RESERVE_S = 90  # PostgreSQL start, queries and clean-up after the PostgreSQL index is built
+REINDEX_VS_IMPORT = 0.9  # a reindex has run at about 0.9 times the SQLite import rate of the same run
+
+
+class Phases:
+    """Wall-clock time of each phase, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def seconds(self, prefix: str) -> float:
+        return sum(p["seconds"] for p in self.items if p["name"].startswith(prefix))
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[dict[str, Any]]:
+        entry: dict[str, Any] = {"name": name, "seconds": 0.0, "note": ""}
+        print(f"-- {name}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            yield entry
+        finally:
+            entry["seconds"] = round(time.perf_counter() - start, 2)
+            self.items.append(entry)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
+    parser.add_argument(
+        "--only", choices=("ingest", "query"), help="run only the CT import or only the queries"
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
+    parser.add_argument(
+        "--pg-index",
+        choices=("auto", "reindex", "copy"),
+        default="auto",
+        help="how PostgreSQL gets the index-scale rows: reindex the objects, bulk-copy the SQLite rows, or "
+        "auto (reindex when this run's SQLite import rate projects the run within 12 minutes)",
+    )
+    parser.add_argument("--queries", type=int, default=50, help="timed queries per kind and engine (50)")
+    parser.add_argument("--keep", action="store_true", help="keep the archives built under bench-data/runs")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="default: ./bench-data")
+    return parser.parse_args(argv)
+
+
+def _dataset(data_dir: Path, kind: str, count: int, phases: Phases) -> DatasetInfo:
+    workers = os.cpu_count() or 1
+    root = data_dir / "datasets"
+    if kind == "ct":
+        name, version, params = f"ct-{count}", ct.GENERATOR_VERSION, ct.params(count)
+
+        def generate(path: Path) -> None:
+            ct.generate(path, count, workers)
+    else:
+        name, version, params = f"small-{count}", population.GENERATOR_VERSION, population.params(count)
+
+        def generate(path: Path) -> None:
+            population.generate(path, count, workers)
+
+    with phases(f"dataset {name}") as entry:
+        info = ensure_dataset(root / name, kind, version, params, generate)
+        entry["note"] = "cached" if info.cached else f"generated {len(info.files):,} files"
+    return info
+
+
+def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int) -> None:
+    dataset = _dataset(args.data_dir, "ct", count, phases)
+    results["datasets"]["ct"] = dataset.summary()
+    default = IngestSettings().workers
+    for workers in sorted({1, default}):
+        with phases(f"CT import, {workers} thread{'s' if workers > 1 else ''}"):
+            warm_page_cache(dataset.files)
+            root = args.data_dir / "runs" / f"ct-{workers}"
+            archive = fresh_archive(root)
+            try:
+                label = f"CT {dataset.total_bytes / len(dataset.files) / 1e3:.0f} kB"
+                run = run_import(archive, dataset.files, dataset.total_bytes, workers, label)
+            finally:
+                archive.close()
+            if not args.keep:
+                shutil.rmtree(root)
+        results["import"].append({**run.as_dict(), "default": workers == default})
+
+
+def _queries(archive: Archive, note: str, queries: list[Query], warmup: list[Query]) -> dict[str, Any]:
+    try:
+        kinds = run_queries(archive, queries, warmup)
+    except QueryUnavailable as exc:
+        return {"skipped": str(exc)}
+    ok = [k for k in kinds.values() if k.error is None]
+    overall = summarize([t for k in ok for t in k.times_ms], [m for k in ok for m in k.matches])
+    return {"note": note, "kinds": [k.as_dict() for k in kinds.values()], "overall": overall}
+
+
+def query_phase(
+    args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int, started: float
+) -> None:
+    dataset = _dataset(args.data_dir, "small", count, phases)
+    results["datasets"]["small"] = dataset.summary()
+    workers = IngestSettings().workers
+    pop = population.build_population(count)
+    queries = build_queries(pop, args.queries)
+    warmup = build_queries(pop, WARMUP_PER_KIND, seed=1)
+    index: dict[str, Any] = {"instances": count, "counts": {}}
+    query: dict[str, Any] = {
+        "instances": count,
+        "per_kind": args.queries,
+        "warmup_per_kind": WARMUP_PER_KIND,
+        "kinds": list(KINDS),
+        "engines": {},
+    }
+    results["index"], results["query"] = index, query
+    runs = args.data_dir / "runs"
+
+    with phases(f"import {count:,} small instances into SQLite"):
+        warm_page_cache(dataset.files)
+        sqlite_archive, sqlite_run = build_sqlite(runs / "index-sqlite", dataset, workers)
+    index["sqlite_import"] = sqlite_run.as_dict()
+    try:
+        index["counts"]["SQLite"] = counts(sqlite_archive)
+        with phases("queries on SQLite"):
+            note = "as the archive leaves it: no ANALYZE"
+            query["engines"]["sqlite"] = _queries(sqlite_archive, note, queries, warmup)
+        if args.no_postgres:
+            index["postgresql"] = query["engines"]["postgresql"] = {"skipped": "--no-postgres"}
+            return
+        measured = time.perf_counter() - started - phases.seconds("dataset ")
+        postgres_part(args, results, phases, sqlite_archive, queries, warmup, workers, measured)
+    finally:
+        sqlite_archive.close()
+
+
+def postgres_part(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    phases: Phases,
+    sqlite_archive: Archive,
+    queries: list[Query],
+    warmup: list[Query],
+    workers: int,
+    measured: float,
+) -> None:
+    from tests.support.postgres import PostgresUnavailable, create_database, postgres_server
+
+    index, query = results["index"], results["query"]
+    method, why = _pg_method(args.pg_index, index, measured)
+    root = args.data_dir / "runs" / "index-pg"
+    try:
+        with postgres_server(fsync=True) as server_url:
+            database_url = create_database(server_url, "lightbox_bench")
+            results["machine"]["postgresql"] = postgres_version(database_url)
+            if method == "reindex":
+                with phases(f"reindex {index['instances']:,} instances into PostgreSQL") as entry:
+                    entry["note"] = why
+                    objects = sqlite_archive.settings.storage_url
+                    pg_archive, built = build_postgres(root, database_url, objects, workers)
+            else:
+                with phases(f"bulk-copy {index['instances']:,} instances' rows into PostgreSQL") as entry:
+                    entry["note"] = why
+                    pg_archive, built = copy_to_postgres(root, database_url, sqlite_archive)
+            index["postgresql"] = {**built.as_dict(), "method": method, "why": why}
+            try:
+                index["counts"]["PostgreSQL"] = counts(pg_archive)
+                with phases("queries on PostgreSQL") as entry:
+                    analyzed = analyze_postgres(database_url)
+                    entry["note"] = f"ANALYZE took {analyzed:.1f} s"
+                    note = "after ANALYZE, as autovacuum would do"
+                    query["engines"]["postgresql"] = _queries(pg_archive, note, queries, warmup)
+            finally:
+                pg_archive.close()
+    except PostgresUnavailable as exc:
+        index["postgresql"] = query["engines"]["postgresql"] = {"skipped": str(exc)}
+
+
+def _pg_method(choice: str, index: dict[str, Any], measured: float) -> tuple[str, str]:
+    """Reindex or bulk copy, and why: ``auto`` projects the reindex from this run's SQLite import rate."""
+    if choice != "auto":
+        return choice, f"--pg-index {choice}"
+    rate = REINDEX_VS_IMPORT * index["sqlite_import"]["instances_per_s"]
+    projected = measured + index["instances"] / max(rate, 1.0) + RESERVE_S
+    if projected <= AUTO_BUDGET_S:
+        return "reindex", f"auto: the run is projected at {projected / 60:.1f} min with it"
+    return "copy", (
+        f"auto: a reindex at about {rate:.0f}/s would take the run to {projected / 60:.1f} min, past "
+        f"{AUTO_BUDGET_S // 60} min; --pg-index reindex measures it anyway"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    isolate_from_environment()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sizes = QUICK if args.quick else FULL
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "run": {
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "mode": "quick" if args.quick else "full",
+            "only": args.only,
+            "argv": sys.argv[1:] if argv is None else argv,
+        },
+        "machine": describe(args.data_dir),
+        "datasets": {},
+        "import": [],
+    }
+    phases = Phases()
+    results["phases"] = phases.items
+    try:
+        if args.only in (None, "ingest"):
+            ingest_phase(args, results, phases, sizes["ct"])
+        if args.only in (None, "query"):
+            query_phase(args, results, phases, sizes["small"], started)
+    finally:
+        if not args.keep:
+            with phases("remove the run's archives"):
+                shutil.rmtree(args.data_dir / "runs", ignore_errors=True)
+        results["run"]["seconds"] = round(time.perf_counter() - started, 1)
+        results["machine"]["load_average_at_end"] = load_average()
+        results["targets"] = targets(results)
+        write_json(results, args.data_dir / "results.json")
+        print(render(results))
+        print(f"\nresults written to {args.data_dir / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

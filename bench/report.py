@@ -1,0 +1,206 @@
+"""The results of a run: the targets they are held against, the printed tables and ``results.json``.
+
+The tables are rendered from the same dictionary that is written to JSON, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+IMPORT_TARGET = 400.0  # CT instances/s with the default threads, every object durable
+QUERY_P95_TARGET_MS = 20.0  # STUDY level at 100,000 instances, each engine
+TARGET_INSTANCES = 100_000  # the query target is stated at this archive size
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the figure measured in this run; ``met`` is None when the run cannot judge it."""
+    out: list[dict[str, Any]] = []
+    full = results["run"]["mode"] == "full"
+    default_run = next((r for r in results.get("import", []) if r.get("default")), None)
+    if default_run is not None:
+        durable = default_run["blob_fsyncs_per_object"] >= 2 and default_run["failed"] == 0
+        out.append(
+            {
+                "target": f"CT import >= {IMPORT_TARGET:.0f} instances/s "
+                f"({default_run['workers']} threads, every object durable)",
+                "measured": f"{default_run['instances_per_s']:.0f}/s, "
+                f"{default_run['blob_fsyncs_per_object']:.1f} fsyncs/object",
+                "met": (default_run["instances_per_s"] >= IMPORT_TARGET and durable) if full else None,
+            }
+        )
+    engines = results.get("query", {}).get("engines", {})
+    at_scale = results.get("index", {}).get("instances") == TARGET_INSTANCES
+    for engine, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        overall = engines.get(engine, {}).get("overall")
+        if not overall or not overall.get("queries"):
+            continue
+        errors = any(k.get("error") for k in engines[engine]["kinds"])
+        out.append(
+            {
+                "target": f"{label} STUDY query p95 < {QUERY_P95_TARGET_MS:.0f} ms at 100,000 instances",
+                "measured": f"p95 {overall['p95_ms']:.1f} ms" + (" (some kinds failed)" if errors else ""),
+                "met": (overall["p95_ms"] < QUERY_P95_TARGET_MS and not errors) if at_scale else None,
+            }
+        )
+    return out
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        padded = [f"{cells[0]:<{widths[0]}}"]
+        padded += [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return indent + "  ".join(padded)
+
+    return [line(headers), indent + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def _import_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            r["label"],
+            str(r["workers"]),
+            f"{r['instances']:,}",
+            f"{r['seconds']:.2f}",
+            f"{r['instances_per_s']:,.0f}",
+            f"{r['mb_per_s']:.1f}",
+            f"{r['blob_fsyncs_per_object']:.1f}",
+            str(r["failed"]),
+        ]
+        for r in runs
+    ]
+
+
+_IMPORT_HEADERS = ["run", "threads", "instances", "seconds", "inst/s", "MB/s", "fsyncs/obj", "failed"]
+
+
+def _machine_lines(m: dict[str, Any]) -> list[str]:
+    return [
+        f"machine   {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}, "
+        f"bench-data on {m['filesystem']}",
+        f"software  Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or 'not used'}, "
+        f"pydicom {m['pydicom']}, SQLAlchemy {m['sqlalchemy']}",
+        f"code      lightbox {m['lightbox']}, commit {m['commit'] or 'unknown'}",
+        f"load      {_load(m['load_average_at_start'])} at start, {_load(m['load_average_at_end'])} at end "
+        "(1/5/15 min; anything else running skews the figures)",
+    ]
+
+
+def _load(values: list[float] | None) -> str:
+    return "/".join(f"{v:.2f}" for v in values) if values else "?"
+
+
+def _query_lines(query: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for engine, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        data = query["engines"].get(engine)
+        if data is None:
+            continue
+        if "skipped" in data:
+            lines += [f"  {label}: skipped ({data['skipped']})"]
+            continue
+        rows = []
+        for k in [*data["kinds"], {"kind": "all kinds", **data["overall"]}]:
+            if not k.get("queries"):
+                rows.append([k["kind"], "0", "-", "-", "-", "-", k.get("error") or ""])
+                continue
+            check = "ok" if not k.get("wrong_counts") else f"{k['wrong_counts']} wrong counts"
+            if k["kind"] == "all kinds":
+                check = ""
+            rows.append(
+                [
+                    k["kind"],
+                    str(k["queries"]),
+                    f"{k['mean_matches']:,.1f}",
+                    f"{k['median_ms']:.2f}",
+                    f"{k['p95_ms']:.2f}",
+                    f"{k['max_ms']:.2f}",
+                    check,
+                ]
+            )
+        lines += [f"  {label} ({data['note']})"]
+        headers = ["query", "n", "matches", "median ms", "p95 ms", "max ms", "count check"]
+        lines += _table(headers, rows, indent="    ")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    run = results["run"]
+    out = [
+        f"Lightbox benchmark, {run['mode']} run ({run['started']})",
+        *_machine_lines(results["machine"]),
+        "",
+    ]
+    if results.get("datasets"):
+        out.append("Datasets (deterministic; cached in bench-data/datasets)")
+        for d in results["datasets"].values():
+            how = "cached" if d["cached"] else f"generated in {d['generation_seconds']:.1f} s"
+            out.append(
+                f"  {d['name']:<14} {d['files']:>8,} files  {d['bytes'] / 1e6:>8.1f} MB  "
+                f"{d['mean_file_bytes'] / 1e3:>6.1f} kB/file  {how}"
+            )
+        out.append("")
+    if results.get("import"):
+        out.append("CT import (SQLite index, filesystem objects fsynced; sources read from the page cache)")
+        out += _table(_IMPORT_HEADERS, _import_rows(results["import"]))
+        out.append("")
+    index = results.get("index")
+    if index:
+        out.append(f"Index scale ({index['instances']:,} small instances)")
+        rows = _import_rows([index["sqlite_import"]])
+        pg = index.get("postgresql")
+        if pg and "skipped" not in pg:
+            # A bulk copy measures no ingest path, so it gets no rate.
+            rate = f"{pg['instances_per_s']:,.0f}" if pg.get("method") == "reindex" else "-"
+            seconds = f"{pg['seconds']:.2f}"
+            rows.append(
+                [
+                    pg["label"],
+                    str(pg["workers"]),
+                    f"{pg['indexed']:,}",
+                    seconds,
+                    rate,
+                    "-",
+                    "-",
+                    str(pg["failed"]),
+                ]
+            )
+        out += _table(_IMPORT_HEADERS, rows)
+        if pg and "skipped" in pg:
+            out.append(f"  PostgreSQL: skipped ({pg['skipped']})")
+        elif pg:
+            out.append(f"  PostgreSQL index by {pg['method']}: {pg['why']}")
+        for engine, c in index.get("counts", {}).items():
+            out.append(
+                f"  {engine} index holds {c['patients']:,} patients, {c['studies']:,} studies, "
+                f"{c['series']:,} series, {c['instances']:,} instances"
+            )
+        out.append("")
+    query = results.get("query")
+    if query:
+        if "skipped" in query:
+            out += [f"STUDY-level queries: skipped ({query['skipped']})", ""]
+        else:
+            out.append(
+                f"STUDY-level queries at {query['instances']:,} instances ({query['per_kind']} timed per "
+                f"kind after {query['warmup_per_kind']} warm-up; time until the last match is read)"
+            )
+            out += [*_query_lines(query), ""]
+    if results.get("targets"):
+        out.append("Targets")
+        for t in results["targets"]:
+            verdict = {True: "MET", False: "NOT MET", None: "n/a (quick run)"}[t["met"]]
+            out.append(f"  {t['target']:<72} {t['measured']:<28} {verdict}")
+        out.append("")
+    out.append("Phases (wall-clock seconds)")
+    for p in results["phases"]:
+        out.append(f"  {p['name']:<52} {p['seconds']:>8.1f}" + (f"  {p['note']}" if p.get("note") else ""))
+    out.append(f"  {'total':<52} {run['seconds']:>8.1f}")
+    return "\n".join(out)
