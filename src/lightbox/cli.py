@@ -44,6 +44,7 @@ def open_settings(config_file: Path | None, data_dir: Path | None, **overrides: 
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start plugin lines are noise
     return settings
 
 
@@ -106,7 +107,11 @@ def serve(
 @click.option("--workers", type=int, default=None, help="Parallel ingest threads (default: ingest.workers).")
 @click.option("--quiet", is_flag=True, help="No progress bar; the summary only.")
 def import_(
-    config_file: Path | None, data_dir: Path | None, paths: tuple[Path, ...], workers: int | None, quiet: bool
+    config_file: Path | None,
+    data_dir: Path | None,
+    paths: tuple[Path, ...],
+    workers: int | None,
+    quiet: bool,
 ) -> None:
     """Import DICOM files, folders (recursively) and DICOMDIR media."""
     from lightbox.importer import run_import

@@ -27,14 +27,14 @@ _BINARY_NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": 
 _BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 _PN_DELIMS = {0x5C, 0x3D, 0x5E}  # backslash, '=', '^': ISO 2022 escapes reset after these (PS3.5 6.1.2.5.3)
-_DEFAULT_ENCODINGS = ["iso8859"]
+DEFAULT_ENCODINGS = ["iso8859"]
 _SPECIFIC_CHARACTER_SET = 0x00080005
 _LEFT_OUT: dict[str, Any] = {}  # bulk data: deliberately not in the JSON
 
 
 def dataset_to_json(ds: Dataset, bulk_threshold: int = 1024) -> JsonDataset:
     """The data set as DICOM JSON; binary values longer than ``bulk_threshold`` bytes are left out."""
-    return _convert(ds, _DEFAULT_ENCODINGS, bulk_threshold, ds.get_item(0x00280103))
+    return _convert(ds, DEFAULT_ENCODINGS, bulk_threshold, ds.get_item(0x00280103))
 
 
 def _encodings_of(ds: Dataset, inherited: list[str]) -> list[str]:
@@ -48,8 +48,14 @@ def _encodings_of(ds: Dataset, inherited: list[str]) -> list[str]:
         codes = [value]
     else:
         codes = list(value or [])
+    return encodings_from_codes(codes)
+
+
+def encodings_from_codes(codes: list[str]) -> list[str]:
+    """Python encodings for the defined terms of Specific Character Set (0008,0005)."""
+    codes = [c.strip() for c in codes]
     if not any(codes):
-        return _DEFAULT_ENCODINGS
+        return DEFAULT_ENCODINGS
     return list(charset.convert_encodings(codes))
 
 
@@ -64,12 +70,12 @@ def _convert(ds: Dataset, inherited: list[str], threshold: int, pixel_rep: Any) 
         key = f"{int(tag):08X}"
         converted = None
         if isinstance(elem, RawDataElement):
-            vr, little = elem.VR or _implicit_vr(int(tag), signed), elem.is_little_endian
-            if vr == "UN" and (known := _implicit_vr(int(tag), signed)) != "UN":
+            vr, little = elem.VR or implicit_vr(int(tag), signed), elem.is_little_endian
+            if vr == "UN" and (known := implicit_vr(int(tag), signed)) != "UN":
                 # PS3.5 6.2.2: a UN value is encoded as implicit VR little endian; read it as its real VR
                 vr, little = known, True
             if vr != "SQ":
-                converted = _raw_to_json(vr, elem.value, little, encodings, threshold)
+                converted = raw_to_json(vr, elem.value, little, encodings, threshold)
         if converted is None and not (isinstance(elem, RawDataElement) and elem.value is None):
             converted = _element_to_json(ds, int(tag), encodings, threshold, pixel_rep)
         if converted:
@@ -86,7 +92,7 @@ def _pixel_representation(raw: Any) -> int:
     return int(value) if isinstance(value, int) else 0
 
 
-def _implicit_vr(tag: int, signed: bool) -> str:
+def implicit_vr(tag: int, signed: bool) -> str:
     if tag & 0xFFFF == 0:
         return "UL"  # group length
     if (tag >> 16) % 2 == 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
@@ -103,7 +109,7 @@ def _implicit_vr(tag: int, signed: bool) -> str:
     return vr
 
 
-def _raw_to_json(
+def raw_to_json(
     vr: str, value: bytes | None, little: bool, encodings: list[str], threshold: int
 ) -> dict[str, Any] | None:
     """One element from its raw bytes; None when this path does not handle it (pydicom then does)."""

@@ -52,6 +52,7 @@ class StoreResult:
     # A blob that the transaction made obsolete (the replaced object, or the new one when it was not kept);
     # the caller deletes it after the commit.
     obsolete_blob_key: str | None = None
+    replaced_sha256: str | None = None  # with REPLACED: the checksum of the object replaced
 
 
 @dataclass(frozen=True, slots=True)

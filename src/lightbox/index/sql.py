@@ -226,6 +226,7 @@ class SqlIndex(Index):
         existing = conn.execute(_SELECT_EXISTING, {"sop": sop_uid}).first()
         outcome = StoreOutcome.STORED
         obsolete: str | None = None
+        replaced_sha: str | None = None
         if existing is not None:
             if existing.sha256 == new.sha256:
                 return StoreResult(StoreOutcome.ALREADY_PRESENT, obsolete_blob_key=new.blob_key)
@@ -251,7 +252,7 @@ class SqlIndex(Index):
                 )
             )
             self._detach_instance(conn, existing.id)
-            outcome, obsolete = StoreOutcome.REPLACED, existing.blob_key
+            outcome, obsolete, replaced_sha = StoreOutcome.REPLACED, existing.blob_key, existing.sha256
 
         now = _now()
         study_uid = rows.study.columns["study_instance_uid"]
@@ -320,7 +321,7 @@ class SqlIndex(Index):
             current = conn.execute(_SELECT_MODALITIES, {"id_": study_fk}).scalar_one()
             conn.execute(_SET_MODALITIES, {"id_": study_fk, "m": _add_modality(current, modality)})
         conn.execute(_BUMP_SERIES, {**delta, "id_": series_fk})
-        return StoreResult(outcome, obsolete_blob_key=obsolete)
+        return StoreResult(outcome, obsolete_blob_key=obsolete, replaced_sha256=replaced_sha)
 
     def _get_or_create(
         self, conn: Connection, table: Any, lookup: Any, key: Mapping[str, Any], values: Mapping[str, Any]

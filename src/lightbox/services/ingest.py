@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from pydicom.uid import UID
 
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
 from lightbox.domain.uids import is_valid_uid
+from lightbox.formats import part10
 from lightbox.formats.dicom_json import JsonDataset, dataset_to_json
 from lightbox.formats.part10_check import check_complete
 from lightbox.index.attributes import BULK_THRESHOLD, extract_rows, json_text
@@ -164,8 +166,8 @@ class IngestService:
     def index_stored(self, key: str, source: str = "recovery") -> IngestResult:
         """Index an object already durable in the blob store (start-up recovery, reindex)."""
         with self.blobs.open(key) as f:
-            doc, meta, ts = _read_header(f)
-        uids = _validate(doc, meta, None, None)
+            doc, ts, media_instance_uid = _parse(f)
+        uids = _validate(doc, media_instance_uid, None, None)
         size = self.blobs.size(key)
         digest = hashlib.sha256()
         for chunk in self.blobs.open_range(key, 0):
@@ -185,29 +187,20 @@ class IngestService:
         if writer.size == 0:
             raise InvalidObject("empty object")
         with writer.open_written() as f:
-            doc, meta, ts = _read_header(f)
-            has_pixels = check_complete(f, ts)
-        if has_pixels is False and "00280010" in doc:
-            raise InvalidObject("truncated object: an image (it has Rows) without its pixel data")
-        uids = _validate(doc, meta, expected_class, expected_instance)
-        sha = writer.sha256
-        existing = self.index.find_instance(uids.sop_instance_uid)
-        if existing is not None and existing.sha256 == sha:
-            writer.abort()
-            return self._result(StoreOutcome.ALREADY_PRESENT, uids, ts, writer.size, sha)
+            doc, ts, media_instance_uid = _parse(f)
+        uids = _validate(doc, media_instance_uid, expected_class, expected_instance)
         rows = extract_rows(doc)
+        # No separate look-up for an identical object stored already: the index transaction reads that
+        # row anyway, and a look-up of its own cost a fifth of the ingest CPU. A re-sent object is made
+        # durable, found identical, and deleted.
         try:
             info = writer.commit()
         except BlobStoreError as exc:
             raise OutOfResources(f"cannot store now: {exc.strerror or exc}") from exc
         new = NewInstance(rows, info.key, info.size, info.sha256, ts, datetime.now(UTC), source)
-        return self._index(
-            new, uids, committed_key=info.key, previous_sha=existing.sha256 if existing else None
-        )
+        return self._index(new, uids, committed_key=info.key)
 
-    def _index(
-        self, new: NewInstance, uids: _Uids, *, committed_key: str, previous_sha: str | None = None
-    ) -> IngestResult:
+    def _index(self, new: NewInstance, uids: _Uids, *, committed_key: str) -> IngestResult:
         try:
             stored = self.index.store_instance(new, self.policy)
         except BaseException:
@@ -220,7 +213,7 @@ class IngestService:
         if stored.outcome is StoreOutcome.REPLACED:
             log.warning("replaced SOP Instance %s (from %s)", uids.sop_instance_uid, new.source)
             self.events.publish(
-                InstanceReplaced(new.source, uids.sop_instance_uid, previous_sha or "", new.sha256)
+                InstanceReplaced(new.source, uids.sop_instance_uid, stored.replaced_sha256 or "", new.sha256)
             )
         self.events.publish(
             InstanceStored(
@@ -261,6 +254,27 @@ class _Uids:
     study_instance_uid: str
 
 
+def _parse(f: BinaryIO) -> tuple[JsonDataset, str, str]:
+    """Header as DICOM JSON, transfer syntax and Media Storage SOP Instance UID of a complete object.
+
+    The single-pass parser serves nearly every object; pydicom serves the rest (deflated data sets,
+    sequences sent as UN) and has the last word on anything the fast path calls malformed or cut short.
+    """
+    has_pixels: bool | None  # None: a deflated data set, whose completeness check is its inflation
+    try:
+        header = part10.parse(f, BULK_THRESHOLD)
+        doc, ts, has_pixels = header.dataset, header.transfer_syntax_uid, header.has_pixel_data
+        media_instance_uid = json_text(header.meta, "MediaStorageSOPInstanceUID")
+    except (part10.NotHandled, part10.Truncated, struct.error, UnicodeError, LookupError):
+        f.seek(0)
+        doc, meta, ts = _read_header(f)
+        has_pixels = check_complete(f, ts)
+        media_instance_uid = str(meta.get("MediaStorageSOPInstanceUID") or "")
+    if has_pixels is False and "00280010" in doc:
+        raise InvalidObject("truncated object: an image (it has Rows) without its pixel data")
+    return doc, ts, media_instance_uid
+
+
 def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
     """Parse a Part 10 header up to the pixel data; large values are neither read nor kept."""
     try:
@@ -280,7 +294,7 @@ def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
 
 
 def _validate(
-    doc: JsonDataset, meta: Dataset, expected_class: str | None, expected_instance: str | None
+    doc: JsonDataset, media_instance_uid: str, expected_class: str | None, expected_instance: str | None
 ) -> _Uids:
     values = {}
     for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
@@ -290,10 +304,9 @@ def _validate(
         if not is_valid_uid(value):
             raise InvalidObject(f"{keyword} {value!r} is not a valid UID")
         values[keyword] = value
-    meta_instance = meta.get("MediaStorageSOPInstanceUID")
-    if meta_instance and str(meta_instance) != values["SOPInstanceUID"]:
+    if media_instance_uid and media_instance_uid != values["SOPInstanceUID"]:
         raise DataSetMismatch(
-            f"Media Storage SOP Instance UID {meta_instance} differs from SOP Instance UID "
+            f"Media Storage SOP Instance UID {media_instance_uid} differs from SOP Instance UID "
             f"{values['SOPInstanceUID']}"
         )
     if expected_class and expected_class != values["SOPClassUID"]:
