@@ -14,10 +14,11 @@ import os
 import re
 import shutil
 import signal
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -528,14 +529,49 @@ def test_unreadable_files_special_files_and_broken_links_are_reported(
     assert rejected[tmp_path / "does-not-exist"] == "cannot read: No such file or directory"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_a_file_without_read_permission_is_rejected(archive: Archive, tmp_path: Path) -> None:
-    locked = tmp_path / "in" / "locked.dcm"  # not tmp_path itself: the archive's files live there
-    locked.parent.mkdir()
-    shutil.copyfile(PYDICOM_FILES / "CT_small.dcm", locked)
-    locked.chmod(0)
-    summary = _import(archive, [locked.parent])
-    assert _rejected(summary) == {locked: "cannot read the file: Permission denied"}
+def _as_unprivileged_user(fn: Callable[[], str]) -> str:
+    """Run ``fn`` in a forked child without root's privileges (root reads files whatever their mode)."""
+    if os.geteuid() != 0:
+        return fn()
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges, run, report, and leave without running the parent's cleanup
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(write_end, fn().encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        output = reader.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged import failed"
+    return output
+
+
+def test_a_file_without_read_permission_is_rejected(archive: Archive) -> None:
+    # A folder of its own in /tmp that the unprivileged user may enter (pytest's folders are root's only).
+    folder = Path(tempfile.mkdtemp(prefix="lightbox-locked-"))
+    try:
+        folder.chmod(0o755)
+        locked = folder / "locked.dcm"
+        shutil.copyfile(PYDICOM_FILES / "CT_small.dcm", locked)
+        locked.chmod(0)
+
+        def run() -> str:
+            return repr(_rejected(_import(archive, [folder])))
+
+        assert _as_unprivileged_user(run) == repr({locked: "cannot read the file: Permission denied"})
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_the_import_stops_when_the_archive_cannot_store(archive: Archive, tmp_path: Path) -> None:
