@@ -1,0 +1,324 @@
+"""The acceptor side of a DICOM association on asyncio (PS3.8 9.2 state machine, Sta2 to Sta13).
+
+One ``asyncio.BufferedProtocol`` per connection: the event loop's ``recv_into`` fills a preallocated
+buffer, PDU headers are read with ``struct``, and P-DATA fragments go to the message being assembled
+without copies of their own. No threads, queues or polling (DESIGN.md, performance habits). The
+application is reached through ``AcceptorHandler``; this module knows nothing of the archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from lightbox.dicomnet import dimse, pdu
+
+log = logging.getLogger(__name__)
+
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1: the DICOM application context
+
+
+@dataclass(frozen=True)
+class AcceptorSettings:
+    ae_title: str
+    max_pdu_length: int = 256 * 1024  # advertised: the biggest lever for throughput
+    implementation_class_uid: str = ""
+    implementation_version_name: str = ""
+    artim_timeout: float = 30.0  # PS3.8 9.1.5: waiting for the A-ASSOCIATE-RQ or the close after a release
+    idle_timeout: float = 300.0  # no PDU for this long ends the association with an A-ABORT
+
+
+@dataclass(frozen=True)
+class Rejection:
+    result: int
+    source: int
+    reason: int
+
+
+@dataclass
+class Message:
+    """A DIMSE message: its command fields and, when one follows, its data set bytes."""
+
+    context_id: int
+    command: Any
+    dataset: bytes | None = None
+    sink: DataSink | None = None  # when the handler streamed the data set, the sink that received it
+
+
+class DataSink(Protocol):
+    """Where a data set's fragments go as they arrive (C-STORE streams to storage, never into memory)."""
+
+    def write(self, fragment: memoryview) -> None: ...
+
+    def abort(self) -> None:
+        """The association ended before the last fragment; nothing may remain."""
+
+
+class AcceptorHandler(Protocol):
+    """What the acceptor asks of the application."""
+
+    def data_sink(self, association: Association, context_id: int, command: Any) -> DataSink | None:
+        """A sink for the data set that follows ``command``, or None to receive it as bytes in the message."""
+
+    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        """None to accept the association, or why it is rejected (AE titles, limits)."""
+
+    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+        """The transfer syntax to accept for this abstract syntax, or None to refuse the context."""
+
+    async def handle(self, association: Association, message: Message) -> None:
+        """Serve one message; reply with ``association.send``."""
+
+
+@dataclass
+class Association:
+    """An accepted association, for the handler: who the peer is, what was agreed, how to reply."""
+
+    calling_ae: str
+    called_ae: str
+    peer: tuple[str, int]
+    contexts: Mapping[int, tuple[str, str]]  # context id -> (abstract syntax, transfer syntax)
+    peer_max_pdu_length: int
+    send_bytes: Callable[[bytes], None] = field(repr=False)
+
+    def send(self, context_id: int, command: Any, dataset: bytes | None = None) -> None:
+        for chunk in pdu.fragment(context_id, True, dimse.encode_command(command), self.peer_max_pdu_length):
+            self.send_bytes(chunk)
+        if dataset is not None:
+            for chunk in pdu.fragment(context_id, False, dataset, self.peer_max_pdu_length):
+                self.send_bytes(chunk)
+
+
+class AcceptorProtocol(asyncio.BufferedProtocol):
+    def __init__(self, settings: AcceptorSettings, handler: AcceptorHandler) -> None:
+        self.settings = settings
+        self.handler = handler
+        limit = settings.max_pdu_length + 6
+        self._buf = bytearray(max(limit, 64 * 1024) * 2)
+        self._view = memoryview(self._buf)
+        self._filled = 0
+        self._transport: asyncio.Transport | None = None
+        self._association: Association | None = None
+        self._released = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._command_parts: dict[int, list[bytes]] = {}
+        self._data_parts: dict[int, list[bytes]] = {}
+        self._pending: dict[int, Message] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.peer: tuple[str, int] = ("", 0)
+
+    # --- transport events ------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.peer = (str(peer[0]), int(peer[1]))
+        self._arm(self.settings.artim_timeout)  # Sta2: ARTIM until the A-ASSOCIATE-RQ
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        for message in self._pending.values():  # cut off mid-object: leave nothing half-written
+            if message.sink is not None:
+                message.sink.abort()
+        self._pending.clear()
+        for task in self._tasks:
+            task.cancel()
+        self._transport = None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._filled == len(self._buf):  # a PDU larger than we advertised never fits: the parser aborts
+            self._filled = 0
+        return self._view[self._filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._filled += nbytes
+        start = 0
+        while self._filled - start >= 6 and self._transport is not None:
+            try:
+                pdu_type, length = pdu.parse_header(bytes(self._view[start : start + 6]))
+            except pdu.PDUError as exc:
+                self._abort(exc.reason, str(exc))
+                return
+            if length > self.settings.max_pdu_length + 64 or length + 6 > len(self._buf):
+                self._abort(
+                    pdu.ABORT_INVALID_PDU_PARAMETER_VALUE, f"PDU of {length} bytes exceeds the maximum"
+                )
+                return
+            end = start + 6 + length
+            if end > self._filled:
+                break
+            self._on_pdu(pdu_type, self._view[start + 6 : end])
+            start = end
+        if start:
+            remaining = self._filled - start
+            self._buf[:remaining] = self._buf[start : self._filled]
+            self._filled = remaining
+
+    # --- PDUs --------------------------------------------------------------------------------------------
+    def _on_pdu(self, pdu_type: int, body: memoryview) -> None:
+        try:
+            if pdu_type == pdu.P_DATA_TF:
+                if self._association is None:
+                    raise pdu.PDUError("P-DATA-TF before the association", pdu.ABORT_UNEXPECTED_PDU)
+                self._arm(self.settings.idle_timeout)
+                self._on_pdata(body)
+            elif pdu_type == pdu.A_ASSOCIATE_RQ:
+                if self._association is not None:
+                    raise pdu.PDUError("a second A-ASSOCIATE-RQ", pdu.ABORT_UNEXPECTED_PDU)
+                self._on_associate(pdu.decode(pdu_type, body))
+            elif pdu_type == pdu.A_RELEASE_RQ:
+                if self._association is None:
+                    raise pdu.PDUError("A-RELEASE-RQ before the association", pdu.ABORT_UNEXPECTED_PDU)
+                self._released = True
+                self._write(pdu.encode(pdu.ReleaseRP()))
+                self._arm(self.settings.artim_timeout)  # Sta13: wait for the peer to close
+                assert self._transport is not None
+                self._transport.close()
+            elif pdu_type == pdu.A_ABORT:
+                log.info("association from %s aborted by the peer", self.peer)
+                self._close()
+            else:
+                raise pdu.PDUError(f"unexpected PDU type 0x{pdu_type:02X}", pdu.ABORT_UNEXPECTED_PDU)
+        except pdu.PDUError as exc:
+            self._abort(exc.reason, str(exc))
+        except dimse.DIMSEError as exc:
+            self._abort(pdu.ABORT_INVALID_PDU_PARAMETER_VALUE, f"malformed command set: {exc}")
+
+    def _on_associate(self, request: Any) -> None:
+        rejection = self.handler.check(request, self.peer)
+        if request.application_context != APPLICATION_CONTEXT and rejection is None:
+            rejection = Rejection(
+                pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_APPLICATION_CONTEXT_NOT_SUPPORTED
+            )
+        if rejection is not None:
+            log.info("association from %s (%s) rejected: %s", self.peer, request.calling_ae, rejection)
+            self._write(pdu.encode(pdu.AssociateRJ(rejection.result, rejection.source, rejection.reason)))
+            self._close()
+            return
+        accepted: dict[int, tuple[str, str]] = {}
+        results = []
+        for ctx in request.contexts:
+            chosen = self.handler.transfer_syntax(ctx.abstract_syntax, ctx.transfer_syntaxes)
+            if chosen is None:
+                # PS3.8 9.3.3.2: the transfer syntax field is still sent, and ignored by the peer
+                results.append(
+                    pdu.PresentationContextAC(
+                        ctx.context_id,
+                        pdu.CONTEXT_ABSTRACT_SYNTAX_NOT_SUPPORTED,
+                        ctx.transfer_syntaxes[0] if ctx.transfer_syntaxes else "",
+                    )
+                )
+                continue
+            accepted[ctx.context_id] = (ctx.abstract_syntax, chosen)
+            results.append(pdu.PresentationContextAC(ctx.context_id, pdu.CONTEXT_ACCEPTANCE, chosen))
+        user = pdu.UserInformation(
+            max_pdu_length=self.settings.max_pdu_length,
+            implementation_class_uid=self.settings.implementation_class_uid,
+            implementation_version_name=self.settings.implementation_version_name or None,
+        )
+        self._write(
+            pdu.encode(
+                pdu.AssociateAC(
+                    request.called_ae, request.calling_ae, APPLICATION_CONTEXT, tuple(results), user
+                )
+            )
+        )
+        self._association = Association(
+            calling_ae=request.calling_ae,
+            called_ae=request.called_ae,
+            peer=self.peer,
+            contexts=accepted,
+            peer_max_pdu_length=request.user.max_pdu_length or 0,
+            send_bytes=self._write,
+        )
+        self._arm(self.settings.idle_timeout)
+
+    def _on_pdata(self, body: memoryview) -> None:
+        assert self._association is not None
+        for context_id, control, fragment in pdu.iter_pdvs(body):
+            if context_id not in self._association.contexts:
+                raise pdu.PDUError(
+                    f"P-DATA on presentation context {context_id}, which was not accepted",
+                    pdu.ABORT_INVALID_PDU_PARAMETER_VALUE,
+                )
+            is_command, is_last = bool(control & 1), bool(control & 2)
+            if is_command:
+                parts = self._command_parts.setdefault(context_id, [])
+                parts.append(bytes(fragment))
+                if is_last:
+                    command = dimse.decode_command(b"".join(self._command_parts.pop(context_id)))
+                    if dimse.has_data_set(command):
+                        sink = self.handler.data_sink(self._association, context_id, command)
+                        self._pending[context_id] = Message(context_id, command, sink=sink)
+                    else:
+                        self._dispatch(Message(context_id, command))
+            else:
+                message = self._pending.get(context_id)
+                if message is None:
+                    raise pdu.PDUError("a data set fragment without its command", pdu.ABORT_UNEXPECTED_PDU)
+                if message.sink is not None:
+                    message.sink.write(fragment)
+                else:
+                    self._data_parts.setdefault(context_id, []).append(bytes(fragment))
+                if is_last:
+                    del self._pending[context_id]
+                    if message.sink is None:
+                        message.dataset = b"".join(self._data_parts.pop(context_id, []))
+                    self._dispatch(message)
+
+    def _dispatch(self, message: Message) -> None:
+        assert self._association is not None
+        task = asyncio.get_running_loop().create_task(self._serve(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, message: Message) -> None:
+        assert self._association is not None
+        try:
+            await self.handler.handle(self._association, message)
+        except Exception:
+            log.exception("handler failed on a message from %s", self.peer)
+            self._abort(pdu.ABORT_NOT_SPECIFIED, "handler failure")
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _abort(self, reason: int, why: str) -> None:
+        log.warning("aborting association with %s: %s", self.peer, why)
+        self._write(pdu.encode(pdu.Abort(pdu.ABORT_SOURCE_PROVIDER, reason)))
+        self._close()
+
+    def _close(self) -> None:
+        self._disarm()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        if self._released or self._association is None:
+            self._close()  # ARTIM: no request came, or the peer did not close after the release
+        else:
+            self._abort(pdu.ABORT_NOT_SPECIFIED, "idle timeout")
+
+
+async def serve_acceptor(
+    settings: AcceptorSettings,
+    handler_factory: Callable[[], AcceptorHandler],
+    host: str,
+    port: int,
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: AcceptorProtocol(settings, handler_factory()), host, port)

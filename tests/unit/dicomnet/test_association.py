@@ -1,0 +1,149 @@
+"""The acceptor against real peers: dcmtk's echoscu and pynetdicom, on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from lightbox.dicomnet import dimse, pdu, status
+from lightbox.dicomnet.association import (
+    AcceptorHandler,
+    AcceptorSettings,
+    Association,
+    Message,
+    Rejection,
+    serve_acceptor,
+)
+
+VERIFICATION = "1.2.840.10008.1.1"
+EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+class EchoHandler(AcceptorHandler):
+    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        if request.called_ae != "LIGHTBOX":
+            return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
+        return None
+
+    def data_sink(self, association: Association, context_id: int, command: Any) -> None:
+        return None
+
+    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+        if abstract_syntax != VERIFICATION:
+            return None
+        for preferred in (EXPLICIT_LE, IMPLICIT_LE):
+            if preferred in offered:
+                return preferred
+        return None
+
+    async def handle(self, association: Association, message: Message) -> None:
+        assert dimse.command_field(message.command) == dimse.C_ECHO_RQ
+        association.send(
+            message.context_id, dimse.c_echo_rsp(dimse.message_id(message.command), status.SUCCESS)
+        )
+
+
+@pytest.fixture
+def acceptor() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        settings = AcceptorSettings("LIGHTBOX", artim_timeout=5, idle_timeout=10)
+        holder["server"] = await serve_acceptor(settings, EchoHandler, "127.0.0.1", port)
+        started.set()
+
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True
+    )
+    thread.start()
+    assert started.wait(10)
+    yield port
+    loop.call_soon_threadsafe(holder["server"].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def _dcmtk(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"dcmtk's {tool} is required in CI")
+        pytest.skip(f"dcmtk's {tool} is not installed")
+    return path
+
+
+def test_echoscu(acceptor: int) -> None:
+    echoscu = _dcmtk("echoscu")
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    ok = subprocess.run(
+        [echoscu, "-aec", "LIGHTBOX", "127.0.0.1", str(acceptor)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    refused = subprocess.run(
+        [echoscu, "-aec", "SOMEONE", "127.0.0.1", str(acceptor)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert refused.returncode != 0
+    assert "Called AE Title Not Recognized" in refused.stdout + refused.stderr
+
+
+def test_pynetdicom_echo_many_times_on_one_association(acceptor: int) -> None:
+    from pynetdicom import AE
+
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(VERIFICATION)
+    assoc = ae.associate("127.0.0.1", acceptor, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    assert assoc.acceptor.maximum_length > 0
+    for _ in range(20):
+        assert assoc.send_c_echo().Status == 0
+    assoc.release()
+    assert assoc.is_released
+
+
+def test_unsupported_context_is_refused_not_fatal(acceptor: int) -> None:
+    from pynetdicom import AE
+
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(VERIFICATION)
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2")  # CT Image Storage: not offered by this handler
+    assoc = ae.associate("127.0.0.1", acceptor, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\x09\x00\x00\x00\x00\x04abcd", b"\x04\x00\x00\x00\x00\x06\x00\x00\x00\x02\x01\x03", b"\x01" * 3],
+    ids=["unknown-type", "data-before-association", "short"],
+)
+def test_garbage_gets_an_abort_and_the_server_keeps_serving(acceptor: int, garbage: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", acceptor), timeout=5) as s:
+        s.sendall(garbage)
+        if len(garbage) >= 6:
+            reply = s.recv(64)
+            assert reply[:1] == bytes([pdu.A_ABORT])
+    test_pynetdicom_echo_many_times_on_one_association(acceptor)
