@@ -7,11 +7,15 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
+from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from lightbox.api.app import create_http_app
 from lightbox.app import Archive
+from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
+from lightbox.dimse.scp import ArchiveSCP
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +49,33 @@ async def serve(archive: Archive) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
+    executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
+    scp = ArchiveSCP(settings.ae_title, archive.ingest, executor)
+    dicom = await serve_acceptor(
+        AcceptorSettings(
+            settings.ae_title,
+            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        ),
+        lambda: scp,
+        settings.host,
+        settings.dicom_port,
+    )
     log.info(
-        "Lightbox serving: HTTP on http://%s:%d, AE title %s, data in %s",
+        "Lightbox serving: HTTP on http://%s:%d, DICOM on port %d as AE title %s, data in %s",
         settings.host,
         settings.http_port,
+        settings.dicom_port,
         settings.ae_title,
         settings.data_dir.resolve(),
     )
     stop_task = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
     http.should_exit = True
+    dicom.close()
+    await dicom.wait_closed()
     await http_task
+    executor.shutdown(wait=True)  # stores in progress finish before the index closes
     stop_task.cancel()
     if http_task in done and http_task.exception():
         raise http_task.exception()  # type: ignore[misc]

@@ -1,0 +1,118 @@
+"""The archive's SCP handler: C-ECHO and C-STORE on the ingest service (thin: no index, no blob paths).
+
+C-STORE data set fragments are written to an ingest session as they arrive; the C-STORE-RSP is sent after
+``finish()``, which returns only once the object is durable and indexed. Domain errors become DIMSE
+statuses here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from lightbox.dicomnet import dimse, pdu, status
+from lightbox.dicomnet.association import AcceptorHandler, Association, Message, Rejection
+from lightbox.dimse.sop_classes import (
+    STORAGE_SOP_CLASSES,
+    TRANSFER_SYNTAXES,
+    VERIFICATION,
+    VERIFICATION_PREFERENCE,
+)
+from lightbox.domain.errors import LightboxError
+from lightbox.services.ingest import DatasetOnly, IngestService, IngestSession
+
+log = logging.getLogger(__name__)
+
+
+class _StoreSink:
+    """An ingest session behind the acceptor's data sink; remembers a failure to report it in the response."""
+
+    def __init__(self, session: IngestSession | None, error: LightboxError | None) -> None:
+        self.session = session
+        self.error = error
+
+    def write(self, fragment: memoryview) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.write(fragment)
+        except LightboxError as exc:
+            self.error = exc
+            self.session.abort()
+            self.session = None
+
+    def abort(self) -> None:
+        if self.session is not None:
+            self.session.abort()
+
+
+class ArchiveSCP(AcceptorHandler):
+    def __init__(
+        self,
+        ae_title: str,
+        ingest: IngestService,
+        executor: Executor,
+    ) -> None:
+        self.ae_title = ae_title
+        self.ingest = ingest
+        self.executor = executor
+
+    # --- negotiation -----------------------------------------------------------------------------------
+    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        if request.called_ae != self.ae_title:
+            return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
+        return None
+
+    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+        if abstract_syntax == VERIFICATION:
+            return next((ts for ts in VERIFICATION_PREFERENCE if ts in offered), None)
+        if abstract_syntax in STORAGE_SOP_CLASSES:
+            # Stored as received: any transfer syntax the standard defines, in the sender's order.
+            return next((ts for ts in offered if ts in TRANSFER_SYNTAXES), None)
+        return None
+
+    # --- messages --------------------------------------------------------------------------------------
+    def data_sink(self, association: Association, context_id: int, command: Any) -> _StoreSink | None:
+        if dimse.command_field(command) != dimse.C_STORE_RQ:
+            return None
+        transfer_syntax = association.contexts[context_id][1]
+        info = DatasetOnly(
+            transfer_syntax,
+            str(command.get("AffectedSOPClassUID", "")),
+            str(command.get("AffectedSOPInstanceUID", "")),
+            association.calling_ae,
+        )
+        try:
+            return _StoreSink(self.ingest.begin(f"dimse:{association.calling_ae}", dataset_only=info), None)
+        except LightboxError as exc:
+            return _StoreSink(None, exc)
+
+    async def handle(self, association: Association, message: Message) -> None:
+        field = dimse.command_field(message.command)
+        if field == dimse.C_ECHO_RQ:
+            rsp = dimse.c_echo_rsp(dimse.message_id(message.command), status.SUCCESS)
+            association.send(message.context_id, rsp)
+        elif field == dimse.C_STORE_RQ:
+            code, comment = await self._store(message)
+            association.send(message.context_id, dimse.c_store_rsp(message.command, code, comment))
+        else:
+            log.warning("unsupported DIMSE command 0x%04X from %s", field, association.calling_ae)
+            raise dimse.DIMSEError(f"command 0x{field:04X} is not served")
+
+    async def _store(self, message: Message) -> tuple[int, str | None]:
+        sink = message.sink
+        assert isinstance(sink, _StoreSink)
+        if sink.session is None:
+            error = sink.error
+            return (error.dicom_status, error.message) if error else (status.PROCESSING_FAILURE, None)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.executor, sink.session.finish)
+        except LightboxError as exc:
+            return exc.dicom_status, exc.message
+        except Exception:
+            log.exception("C-STORE failed")
+            return status.PROCESSING_FAILURE, "internal error while storing"
+        return status.SUCCESS, None
