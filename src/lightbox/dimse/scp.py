@@ -1,4 +1,4 @@
-"""The archive's SCP handler: C-ECHO and C-STORE on the ingest service (thin: no index, no blob paths).
+"""The archive's SCP handler: C-ECHO, C-STORE on ingest, C-FIND on query (thin: no index, no blob paths).
 
 C-STORE data set fragments are written to an ingest session as they arrive; the C-STORE-RSP is sent after
 ``finish()``, which returns only once the object is durable and indexed. Domain errors become DIMSE
@@ -15,6 +15,7 @@ from typing import Any
 
 from lightbox.dicomnet import dimse, pdu, status
 from lightbox.dicomnet.association import AcceptorHandler, Association, Message, Rejection
+from lightbox.dimse.find import FIND_MODELS, FindSCP
 from lightbox.dimse.sop_classes import (
     STORAGE_SOP_CLASSES,
     TRANSFER_SYNTAXES,
@@ -23,6 +24,7 @@ from lightbox.dimse.sop_classes import (
 )
 from lightbox.domain.errors import LightboxError
 from lightbox.services.ingest import DatasetOnly, IngestService, IngestSession
+from lightbox.services.query import QueryService
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +52,11 @@ class _StoreSink:
 
 
 class ArchiveSCP(AcceptorHandler):
-    def __init__(
-        self,
-        ae_title: str,
-        ingest: IngestService,
-        executor: Executor,
-    ) -> None:
+    def __init__(self, ae_title: str, ingest: IngestService, query: QueryService, executor: Executor) -> None:
         self.ae_title = ae_title
         self.ingest = ingest
         self.executor = executor
+        self.finder = FindSCP(ae_title, query, executor)
 
     # --- negotiation -----------------------------------------------------------------------------------
     def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
@@ -67,7 +65,7 @@ class ArchiveSCP(AcceptorHandler):
         return None
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
-        if abstract_syntax == VERIFICATION:
+        if abstract_syntax == VERIFICATION or abstract_syntax in FIND_MODELS:
             return next((ts for ts in VERIFICATION_PREFERENCE if ts in offered), None)
         if abstract_syntax in STORAGE_SOP_CLASSES:
             # Stored as received: any transfer syntax the standard defines, in the sender's order.
@@ -98,6 +96,10 @@ class ArchiveSCP(AcceptorHandler):
         elif field == dimse.C_STORE_RQ:
             code, comment = await self._store(message)
             association.send(message.context_id, dimse.c_store_rsp(message.command, code, comment))
+        elif field == dimse.C_FIND_RQ:
+            await self.finder.find(association, message)
+        elif field == dimse.C_CANCEL_RQ:
+            self.finder.cancel(association, message.command)
         else:
             log.warning("unsupported DIMSE command 0x%04X from %s", field, association.calling_ae)
             raise dimse.DIMSEError(f"command 0x{field:04X} is not served")

@@ -1,0 +1,166 @@
+"""``lightbox serve`` as a C-FIND SCP (PS3.4 C.4.1), against pynetdicom and dcmtk's findscu."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
+
+from lightbox.app import build_archive
+from lightbox.config import load_settings
+from tests.support.dicom import part10
+from tests.support.server import RunningServer, running_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+STUDY_A, STUDY_B, SERIES_B = generate_uid(), generate_uid(), generate_uid()
+MANY = 600  # instances in study B, so that a C-CANCEL lands mid-result
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data = tmp_path_factory.mktemp("find") / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    archive.ingest.ingest(
+        [part10(StudyInstanceUID=STUDY_A, PatientID="PID-A", PatientName="Doe^Anna", StudyDate="20240105")],
+        "t",
+    )
+    for i in range(MANY):
+        archive.ingest.ingest(
+            [
+                part10(
+                    StudyInstanceUID=STUDY_B,
+                    SeriesInstanceUID=SERIES_B,
+                    PatientID="PID-B",
+                    PatientName="Doe^Björn",
+                    StudyDate="20240210",
+                    InstanceNumber=i,
+                )
+            ],
+            "t",
+        )
+    archive.close()
+    with running_server(data) as running:
+        yield running
+
+
+def _find(server: RunningServer, model: str, identifier: Dataset) -> tuple[list[Dataset], int]:
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(model)
+    assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    matches, final = [], -1
+    for status, found in assoc.send_c_find(identifier, model):
+        if status.Status in (0xFF00, 0xFF01):
+            matches.append(found)
+        else:
+            final = status.Status
+    assoc.release()
+    return matches, final
+
+
+def _study_query(**keys: str) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = ""
+    ds.PatientName = ""
+    ds.NumberOfStudyRelatedInstances = ""
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def test_study_level_matching(server: RunningServer) -> None:
+    matches, final = _find(
+        server, StudyRootQueryRetrieveInformationModelFind, _study_query(PatientID="PID-B")
+    )
+    assert final == 0
+    assert [
+        (m.StudyInstanceUID, str(m.PatientName), int(m.NumberOfStudyRelatedInstances)) for m in matches
+    ] == [(STUDY_B, "Doe^Björn", MANY)]
+    assert matches[0].SpecificCharacterSet == "ISO_IR 192" and matches[0].QueryRetrieveLevel == "STUDY"
+    matches, _ = _find(server, StudyRootQueryRetrieveInformationModelFind, _study_query(PatientName="Doe*"))
+    assert {m.StudyInstanceUID for m in matches} == {STUDY_A, STUDY_B}
+    matches, _ = _find(
+        server, StudyRootQueryRetrieveInformationModelFind, _study_query(StudyDate="20240101-20240131")
+    )
+    assert [m.StudyInstanceUID for m in matches] == [STUDY_A]
+
+
+def test_patient_root_patient_level(server: RunningServer) -> None:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "PATIENT"
+    ds.PatientID = "PID-A"
+    ds.PatientName = ""
+    matches, final = _find(server, PatientRootQueryRetrieveInformationModelFind, ds)
+    assert final == 0 and [str(m.PatientName) for m in matches] == ["Doe^Anna"]
+
+
+def test_bad_identifier_is_a_failure_status(server: RunningServer) -> None:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "PATIENT"  # not in the Study Root model
+    matches, final = _find(server, StudyRootQueryRetrieveInformationModelFind, ds)
+    assert matches == [] and final == 0xA900
+
+
+def test_cancel_stops_the_matches(server: RunningServer) -> None:
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIGHTBOX")
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.StudyInstanceUID = STUDY_B
+    ds.SeriesInstanceUID = SERIES_B
+    ds.SOPInstanceUID = ""
+    responses = assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind, msg_id=7)
+    pending, final = 0, -1
+    for status, _ in responses:
+        if status.Status == 0xFF00:
+            pending += 1
+            if pending == 1:
+                assoc.send_c_cancel(7, 1)
+        else:
+            final = status.Status
+    assoc.release()
+    assert final == 0xFE00 and 0 < pending < MANY
+
+
+def test_findscu(server: RunningServer) -> None:
+    findscu = shutil.which("findscu")
+    if findscu is None:
+        if IN_CI:
+            pytest.fail("dcmtk's findscu is required in CI")
+        pytest.skip("dcmtk's findscu is not installed")
+    result = subprocess.run(
+        [
+            findscu,
+            "-S",
+            "-aec",
+            "LIGHTBOX",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "PatientID=PID-A",
+            "-k",
+            "StudyInstanceUID",
+            "-k",
+            "StudyDate",
+            "127.0.0.1",
+            str(server.dicom_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert STUDY_A in result.stdout + result.stderr and "20240105" in result.stdout + result.stderr
