@@ -50,7 +50,7 @@ async def serve(archive: Archive) -> None:
             loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
-    scp = ArchiveSCP(settings.ae_title, archive.ingest, archive.query, executor)
+    scp = ArchiveSCP(settings.ae_title, archive.ingest, archive.query, archive.retrieve, executor)
     dicom = await serve_acceptor(
         AcceptorSettings(
             settings.ae_title,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -83,6 +83,11 @@ class Association:
     contexts: Mapping[int, tuple[str, str]]  # context id -> (abstract syntax, transfer syntax)
     peer_max_pdu_length: int
     send_bytes: Callable[[bytes], None] = field(repr=False)
+    # SOP classes for which the peer accepted to act as SCP on this association (PS3.7 D.3.3.4): it may be
+    # sent C-STORE sub-operations of a C-GET.
+    peer_scp_classes: frozenset[str] = frozenset()
+    _waiting: dict[int, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
+    _next_message_id: int = field(default=1, repr=False)
 
     def send(self, context_id: int, command: Any, dataset: bytes | None = None) -> None:
         for chunk in pdu.fragment(context_id, True, dimse.encode_command(command), self.peer_max_pdu_length):
@@ -90,6 +95,49 @@ class Association:
         if dataset is not None:
             for chunk in pdu.fragment(context_id, False, dataset, self.peer_max_pdu_length):
                 self.send_bytes(chunk)
+
+    def new_message_id(self) -> int:
+        message_id = self._next_message_id
+        self._next_message_id = message_id % 0xFFFF + 1
+        return message_id
+
+    async def request(self, context_id: int, command: Any, data: AsyncIterator[bytes] | None = None) -> Any:
+        """Send a request (its data set streamed from ``data``) and wait for the peer's response command."""
+        message_id = int(command["MessageID"])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[message_id] = future
+        try:
+            self.send(context_id, command)
+            if data is not None:
+                await self._send_stream(context_id, data)
+            return await future
+        finally:
+            self._waiting.pop(message_id, None)
+
+    async def _send_stream(self, context_id: int, data: AsyncIterator[bytes]) -> None:
+        # The last flag needs to know which chunk is last: hold one back.
+        limit = self.peer_max_pdu_length - 6 if self.peer_max_pdu_length else 1 << 20
+        previous: bytes | None = None
+        async for chunk in data:
+            for start in range(0, len(chunk), limit):
+                piece = chunk[start : start + limit]
+                if previous is not None:
+                    self.send_bytes(pdu.encode_pdata(context_id, False, False, previous))
+                previous = piece
+        self.send_bytes(pdu.encode_pdata(context_id, False, True, previous or b""))
+
+    def deliver_response(self, command: Any) -> bool:
+        """A response from the peer to one of our requests; False when nothing waits for it."""
+        future = self._waiting.get(int(command.get("MessageIDBeingRespondedTo") or 0))
+        if future is None or future.done():
+            return False
+        future.set_result(command)
+        return True
+
+    def abandon(self) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the association ended"))
 
 
 class AcceptorProtocol(asyncio.BufferedProtocol):
@@ -120,6 +168,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._association is not None:
+            self._association.abandon()
         for message in self._pending.values():  # cut off mid-object: leave nothing half-written
             if message.sink is not None:
                 message.sink.abort()
@@ -214,10 +264,19 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 continue
             accepted[ctx.context_id] = (ctx.abstract_syntax, chosen)
             results.append(pdu.PresentationContextAC(ctx.context_id, pdu.CONTEXT_ACCEPTANCE, chosen))
+        accepted_classes = {abstract for abstract, _ in accepted.values()}
+        # PS3.7 D.3.3.4: the peer may offer to be SCP (for C-GET's C-STORE sub-operations); we agree for the
+        # classes we accepted, and keep the default SCU role as offered.
+        roles = tuple(
+            pdu.RoleSelection(r.sop_class_uid, r.scu_role, r.scp_role)
+            for r in request.user.role_selections
+            if r.sop_class_uid in accepted_classes
+        )
         user = pdu.UserInformation(
             max_pdu_length=self.settings.max_pdu_length,
             implementation_class_uid=self.settings.implementation_class_uid,
             implementation_version_name=self.settings.implementation_version_name or None,
+            role_selections=roles,
         )
         self._write(
             pdu.encode(
@@ -233,6 +292,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             contexts=accepted,
             peer_max_pdu_length=request.user.max_pdu_length or 0,
             send_bytes=self._write,
+            peer_scp_classes=frozenset(r.sop_class_uid for r in roles if r.scp_role),
         )
         self._arm(self.settings.idle_timeout)
 
@@ -250,6 +310,10 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 parts.append(bytes(fragment))
                 if is_last:
                     command = dimse.decode_command(b"".join(self._command_parts.pop(context_id)))
+                    if dimse.is_response(command) and not dimse.has_data_set(command):
+                        if not self._association.deliver_response(command):
+                            log.warning("unexpected response from %s", self.peer)
+                        continue
                     if dimse.has_data_set(command):
                         sink = self.handler.data_sink(self._association, context_id, command)
                         self._pending[context_id] = Message(context_id, command, sink=sink)

@@ -16,6 +16,7 @@ from typing import Any
 from lightbox.dicomnet import dimse, pdu, status
 from lightbox.dicomnet.association import AcceptorHandler, Association, Message, Rejection
 from lightbox.dimse.find import FIND_MODELS, FindSCP
+from lightbox.dimse.get import GET_MODELS, GetSCP
 from lightbox.dimse.sop_classes import (
     STORAGE_SOP_CLASSES,
     TRANSFER_SYNTAXES,
@@ -25,6 +26,7 @@ from lightbox.dimse.sop_classes import (
 from lightbox.domain.errors import LightboxError
 from lightbox.services.ingest import DatasetOnly, IngestService, IngestSession
 from lightbox.services.query import QueryService
+from lightbox.services.retrieve import RetrieveService
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,19 @@ class _StoreSink:
 
 
 class ArchiveSCP(AcceptorHandler):
-    def __init__(self, ae_title: str, ingest: IngestService, query: QueryService, executor: Executor) -> None:
+    def __init__(
+        self,
+        ae_title: str,
+        ingest: IngestService,
+        query: QueryService,
+        retrieve: RetrieveService,
+        executor: Executor,
+    ) -> None:
         self.ae_title = ae_title
         self.ingest = ingest
         self.executor = executor
         self.finder = FindSCP(ae_title, query, executor)
+        self.getter = GetSCP(retrieve, executor)
 
     # --- negotiation -----------------------------------------------------------------------------------
     def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
@@ -65,7 +75,7 @@ class ArchiveSCP(AcceptorHandler):
         return None
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
-        if abstract_syntax == VERIFICATION or abstract_syntax in FIND_MODELS:
+        if abstract_syntax == VERIFICATION or abstract_syntax in FIND_MODELS or abstract_syntax in GET_MODELS:
             return next((ts for ts in VERIFICATION_PREFERENCE if ts in offered), None)
         if abstract_syntax in STORAGE_SOP_CLASSES:
             # Stored as received: any transfer syntax the standard defines, in the sender's order.
@@ -98,8 +108,11 @@ class ArchiveSCP(AcceptorHandler):
             association.send(message.context_id, dimse.c_store_rsp(message.command, code, comment))
         elif field == dimse.C_FIND_RQ:
             await self.finder.find(association, message)
+        elif field == dimse.C_GET_RQ:
+            await self.getter.get(association, message)
         elif field == dimse.C_CANCEL_RQ:
             self.finder.cancel(association, message.command)
+            self.getter.cancel(association, message.command)
         else:
             log.warning("unsupported DIMSE command 0x%04X from %s", field, association.calling_ae)
             raise dimse.DIMSEError(f"command 0x{field:04X} is not served")

@@ -1,0 +1,184 @@
+"""C-GET SCP on the retrieve service (PS3.4 C.4.3): C-STORE sub-operations on the same association.
+
+Each stored object is sent as stored (its data set after the File Meta Information, streamed from storage in
+chunks) on a presentation context the peer accepted for its SOP class and transfer syntax, with the SCP role
+negotiated. Objects with no such context are failed sub-operations; converting them is still to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor
+
+from pydicom.dataset import Dataset
+
+from lightbox.dicomnet import dimse, status
+from lightbox.dicomnet.association import Association, Message
+from lightbox.dimse.find import decode_identifier, encode_identifier
+from lightbox.domain.errors import LightboxError
+from lightbox.domain.levels import UNIQUE_KEY, Level
+from lightbox.index.base import InstanceLocation
+from lightbox.services.retrieve import RetrieveService
+
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+GET_MODELS = frozenset({PATIENT_ROOT_GET, STUDY_ROOT_GET})
+_CHUNK = 256 * 1024
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+
+
+def data_set_start(head: bytes) -> int:
+    """Offset of the data set in a Part 10 object: after the explicit VR little endian group 0002."""
+    pos = 132
+    while pos + 8 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
+        if head[pos + 4 : pos + 6] in _LONG_VRS:
+            pos += 12 + struct.unpack_from("<I", head, pos + 8)[0]
+        else:
+            pos += 8 + struct.unpack_from("<H", head, pos + 6)[0]
+    return pos
+
+
+def selection(identifier: Dataset, level: Level) -> dict[str, list[str]]:
+    """The unique keys of the identifier at and above ``level`` (PS3.4 C.4.3.2.1)."""
+    keys: dict[str, list[str]] = {}
+    for lv in (Level.PATIENT, Level.STUDY, Level.SERIES, Level.IMAGE):
+        keyword = UNIQUE_KEY[lv]
+        value = identifier.get(keyword)
+        if value not in (None, ""):
+            values = (
+                value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+            )
+            keys[keyword] = [str(v) for v in values]
+        if lv is level:
+            break
+    return keys
+
+
+class GetSCP:
+    def __init__(self, retrieve: RetrieveService, executor: Executor) -> None:
+        self.retrieve = retrieve
+        self.executor = executor
+        self._cancelled: dict[tuple[int, int], bool] = {}
+
+    def cancel(self, association: Association, command: dimse.CommandFields) -> None:
+        key = (id(association), int(command.get("MessageIDBeingRespondedTo") or 0))
+        if key in self._cancelled:
+            self._cancelled[key] = True
+
+    async def get(self, association: Association, message: Message) -> None:
+        command, context_id = message.command, message.context_id
+        loop = asyncio.get_running_loop()
+        try:
+            identifier = decode_identifier(message.dataset or b"", association.contexts[context_id][1])
+            level = Level(str(identifier.get("QueryRetrieveLevel", "")).strip())
+            keys = selection(identifier, level)
+            locations = await loop.run_in_executor(
+                self.executor, lambda: list(self.retrieve.resolve(level, keys))
+            )
+        except LightboxError as exc:
+            association.send(
+                context_id, dimse.c_get_rsp(command, exc.dicom_status, None, None, None, None, False)
+            )
+            return
+        except Exception as exc:  # an identifier that cannot be decoded, or no valid level
+            rsp = dimse.c_get_rsp(
+                command,
+                status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                None,
+                None,
+                None,
+                None,
+                False,
+                str(exc)[:64],
+            )
+            association.send(context_id, rsp)
+            return
+        key = (id(association), dimse.message_id(command))
+        self._cancelled[key] = False
+        try:
+            await self._sub_operations(association, message, locations, key)
+        finally:
+            self._cancelled.pop(key, None)
+
+    async def _sub_operations(
+        self,
+        association: Association,
+        message: Message,
+        locations: Sequence[InstanceLocation],
+        key: tuple[int, int],
+    ) -> None:
+        command, context_id = message.command, message.context_id
+        remaining, completed, failed, warning = len(locations), 0, 0, 0
+        failed_uids: list[str] = []
+        sent: list[InstanceLocation] = []
+        final = status.SUCCESS
+        for location in locations:
+            if self._cancelled.get(key):
+                final = status.CANCEL
+                break
+            outcome = await self._store(association, location)
+            remaining -= 1
+            if outcome == "success":
+                completed += 1
+                sent.append(location)
+            elif outcome == "warning":
+                warning += 1
+                sent.append(location)
+            else:
+                failed += 1
+                failed_uids.append(location.sop_instance_uid)
+            if remaining:
+                rsp = dimse.c_get_rsp(command, status.PENDING, remaining, completed, failed, warning, False)
+                association.send(context_id, rsp)
+        self.retrieve.retrieved(f"dimse:{association.calling_ae}", sent)
+        identifier = None
+        if final == status.SUCCESS and (failed or warning):
+            final = status.SUBOPERATIONS_COMPLETE_WITH_FAILURES  # PS3.4 C.4.3.1.3.1: B000
+        if failed_uids:
+            ds = Dataset()
+            ds.FailedSOPInstanceUIDList = failed_uids
+            identifier = encode_identifier(ds, association.contexts[context_id][1])
+        rsp = dimse.c_get_rsp(
+            command,
+            final,
+            remaining if final == status.CANCEL else None,
+            completed,
+            failed,
+            warning,
+            identifier is not None,
+        )
+        association.send(context_id, rsp, identifier)
+
+    async def _store(self, association: Association, location: InstanceLocation) -> str:
+        context_id = next(
+            (
+                cid
+                for cid, (abstract, syntax) in association.contexts.items()
+                if abstract == location.sop_class_uid
+                and syntax == location.transfer_syntax_uid
+                and abstract in association.peer_scp_classes
+            ),
+            None,
+        )
+        if context_id is None:
+            return "failure"  # no context for this object as stored; conversion is not offered yet
+        rq = dimse.c_store_rq(association.new_message_id(), location.sop_class_uid, location.sop_instance_uid)
+        try:
+            rsp = await association.request(context_id, rq, self._data_set(location))
+        except (ConnectionError, LightboxError):
+            return "failure"
+        return status.category(int(rsp.get("Status", 0xC000)))
+
+    async def _data_set(self, location: InstanceLocation) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        f = await loop.run_in_executor(self.executor, self.retrieve.open, location)
+        try:
+            head = await loop.run_in_executor(self.executor, f.read, _CHUNK)
+            start = data_set_start(head)
+            yield head[start:]
+            while chunk := await loop.run_in_executor(self.executor, f.read, _CHUNK):
+                yield chunk
+        finally:
+            f.close()

@@ -1,0 +1,135 @@
+"""``lightbox serve`` as a C-GET SCP (PS3.4 C.4.3), against pynetdicom and dcmtk's getscu."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+
+from lightbox.app import build_archive
+from lightbox.config import load_settings
+from tests.support.dicom import part10
+from tests.support.server import RunningServer, running_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+STUDY, SERIES_1, SERIES_2 = generate_uid(), generate_uid(), generate_uid()
+
+
+def _data_set(part10_bytes: bytes) -> bytes:
+    (meta_length,) = struct.unpack_from("<I", part10_bytes, 140)
+    return part10_bytes[144 + meta_length :]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, dict[str, bytes]]]:
+    data = tmp_path_factory.mktemp("get") / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    objects: dict[str, bytes] = {}
+    for i in range(5):
+        blob = part10(
+            StudyInstanceUID=STUDY, SeriesInstanceUID=SERIES_1 if i < 3 else SERIES_2, InstanceNumber=i
+        )
+        objects[archive.ingest.ingest([blob], "t").sop_instance_uid] = blob
+    archive.close()
+    with running_server(data) as server:
+        yield server, objects
+
+
+def _get(server: RunningServer, identifier: Dataset, syntaxes: list[str]) -> tuple[dict[str, bytes], Dataset]:
+    received: dict[str, bytes] = {}
+
+    def on_store(event: evt.Event) -> int:
+        received[str(event.request.AffectedSOPInstanceUID)] = event.request.DataSet.getvalue()
+        return 0x0000
+
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, syntaxes)
+    role = build_role(CTImageStorage, scp_role=True)
+    assoc = ae.associate(
+        "127.0.0.1",
+        server.dicom_port,
+        ae_title="LIGHTBOX",
+        ext_neg=[role],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    final = Dataset()
+    for status, _ in assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet):
+        final = status
+    assoc.release()
+    return received, final
+
+
+def test_get_study_series_instance_byte_identical(stored: tuple[RunningServer, dict[str, bytes]]) -> None:
+    server, objects = stored
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = STUDY
+    received, final = _get(server, ds, [ExplicitVRLittleEndian])
+    assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
+    assert received == {uid: _data_set(blob) for uid, blob in objects.items()}
+    ds.QueryRetrieveLevel = "SERIES"
+    ds.SeriesInstanceUID = SERIES_2
+    received, final = _get(server, ds, [ExplicitVRLittleEndian])
+    assert final.Status == 0 and len(received) == 2
+    one = next(iter(objects))  # the first object stored, in SERIES_1
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.SeriesInstanceUID = SERIES_1
+    ds.SOPInstanceUID = one
+    received, _ = _get(server, ds, [ExplicitVRLittleEndian])
+    assert list(received) == [one]
+
+
+def test_no_acceptable_context_is_a_failed_sub_operation(
+    stored: tuple[RunningServer, dict[str, bytes]],
+) -> None:
+    server, _ = stored
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = STUDY
+    received, final = _get(server, ds, [ImplicitVRLittleEndian])  # stored explicit; no conversion yet
+    assert received == {}
+    assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 5
+
+
+def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) -> None:
+    server, objects = stored
+    getscu = shutil.which("getscu")
+    if getscu is None:
+        if IN_CI:
+            pytest.fail("dcmtk's getscu is required in CI")
+        pytest.skip("dcmtk's getscu is not installed")
+    result = subprocess.run(
+        [
+            getscu,
+            "-S",
+            "-aec",
+            "LIGHTBOX",
+            "-od",
+            str(tmp_path),
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={STUDY}",
+            "127.0.0.1",
+            str(server.dicom_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == len(objects)
+    assert {_data_set(f.read_bytes()) for f in files} == {_data_set(b) for b in objects.values()}
