@@ -50,17 +50,21 @@ async def serve(archive: Archive) -> None:
             loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
-    scp = ArchiveSCP(settings.ae_title, archive.ingest, archive.query, archive.retrieve, executor)
-    dicom = await serve_acceptor(
-        AcceptorSettings(
-            settings.ae_title,
-            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-        ),
-        lambda: scp,
-        settings.host,
-        settings.dicom_port,
+    dicom_settings = AcceptorSettings(
+        settings.ae_title,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
     )
+    scp = ArchiveSCP(
+        settings.ae_title,
+        archive.ingest,
+        archive.query,
+        archive.retrieve,
+        archive.manage,
+        dicom_settings,
+        executor,
+    )
+    dicom = await serve_acceptor(dicom_settings, lambda: scp, settings.host, settings.dicom_port)
     log.info(
         "Lightbox serving: HTTP on http://%s:%d, DICOM on port %d as AE title %s, data in %s",
         settings.host,

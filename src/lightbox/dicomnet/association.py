@@ -386,3 +386,124 @@ async def serve_acceptor(
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: AcceptorProtocol(settings, handler_factory()), host, port)
+
+
+class AssociationRejected(ConnectionError):
+    """The called AE refused the association (A-ASSOCIATE-RJ)."""
+
+
+class _RequestorHandler:
+    """A requestor only receives responses, routed to its waiting requests; a request from the peer aborts."""
+
+    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
+
+    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+        return None
+
+    def data_sink(self, association: Association, context_id: int, command: Any) -> DataSink | None:
+        return None
+
+    async def handle(self, association: Association, message: Message) -> None:
+        raise pdu.PDUError("a request on an association we requested", pdu.ABORT_UNEXPECTED_PDU)
+
+
+class RequestorProtocol(AcceptorProtocol):
+    """The requestor side (PS3.8 9.2, Sta4/Sta5): sends the A-ASSOCIATE-RQ, then works like the acceptor."""
+
+    def __init__(self, settings: AcceptorSettings, request: pdu.AssociateRQ) -> None:
+        super().__init__(settings, _RequestorHandler())
+        self.request = request
+        loop = asyncio.get_running_loop()
+        self.established: asyncio.Future[Association] = loop.create_future()
+        self.released: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._write(pdu.encode(self.request))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.established.done():
+            self.established.set_exception(ConnectionError("the peer closed the connection"))
+        if not self.released.done():
+            self.released.set_result(None)
+
+    def _on_pdu(self, pdu_type: int, body: memoryview) -> None:
+        try:
+            if pdu_type == pdu.A_ASSOCIATE_AC and self._association is None:
+                self._on_accepted(pdu.decode(pdu_type, body))
+            elif pdu_type == pdu.A_ASSOCIATE_RJ and self._association is None:
+                rj = pdu.decode(pdu_type, body)
+                self.established.set_exception(AssociationRejected(f"association rejected: {rj}"))
+                self._close()
+            elif pdu_type == pdu.A_RELEASE_RP and self._association is not None:
+                if not self.released.done():
+                    self.released.set_result(None)
+                self._close()
+            elif pdu_type in (pdu.A_ASSOCIATE_RQ, pdu.A_ASSOCIATE_AC, pdu.A_ASSOCIATE_RJ):
+                raise pdu.PDUError("unexpected association PDU", pdu.ABORT_UNEXPECTED_PDU)
+            else:
+                super()._on_pdu(pdu_type, body)
+        except pdu.PDUError as exc:
+            self._abort(exc.reason, str(exc))
+
+    def _on_accepted(self, accept: Any) -> None:
+        proposed = {c.context_id: c.abstract_syntax for c in self.request.contexts}
+        contexts = {
+            c.context_id: (proposed[c.context_id], c.transfer_syntax)
+            for c in accept.contexts
+            if c.result == pdu.CONTEXT_ACCEPTANCE and c.context_id in proposed
+        }
+        self._association = Association(
+            calling_ae=self.request.calling_ae,
+            called_ae=self.request.called_ae,
+            peer=self.peer,
+            contexts=contexts,
+            peer_max_pdu_length=accept.user.max_pdu_length or 0,
+            send_bytes=self._write,
+        )
+        self._arm(self.settings.idle_timeout)
+        self.established.set_result(self._association)
+
+    async def release(self, timeout: float = 30.0) -> None:
+        """A-RELEASE-RQ, then wait for the A-RELEASE-RP (or the close)."""
+        self._write(pdu.encode(pdu.ReleaseRQ()))
+        try:
+            await asyncio.wait_for(asyncio.shield(self.released), timeout)
+        finally:
+            self._close()
+
+
+async def associate(
+    host: str,
+    port: int,
+    settings: AcceptorSettings,
+    called_ae: str,
+    contexts: Sequence[tuple[str, Sequence[str]]],
+    timeout: float = 30.0,
+) -> tuple[Association, RequestorProtocol]:
+    """Open an association to ``called_ae`` at ``host:port`` proposing ``contexts`` (abstract syntax and
+    transfer syntaxes each); raises AssociationRejected or ConnectionError."""
+    if not 0 < len(contexts) <= 128:
+        raise ValueError("an association proposes 1 to 128 presentation contexts (PS3.8 9.3.2.2)")
+    request = pdu.AssociateRQ(
+        called_ae,
+        settings.ae_title,
+        APPLICATION_CONTEXT,
+        tuple(
+            pdu.PresentationContextRQ(2 * i + 1, abstract, tuple(syntaxes))
+            for i, (abstract, syntaxes) in enumerate(contexts)
+        ),
+        pdu.UserInformation(
+            max_pdu_length=settings.max_pdu_length,
+            implementation_class_uid=settings.implementation_class_uid,
+            implementation_version_name=settings.implementation_version_name or None,
+        ),
+    )
+    loop = asyncio.get_running_loop()
+    _, protocol = await asyncio.wait_for(
+        loop.create_connection(lambda: RequestorProtocol(settings, request), host, port), timeout
+    )
+    association = await asyncio.wait_for(protocol.established, timeout)
+    return association, protocol

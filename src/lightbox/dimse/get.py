@@ -56,6 +56,21 @@ def selection(identifier: Dataset, level: Level) -> dict[str, list[str]]:
     return keys
 
 
+async def stream_data_set(
+    retrieve: RetrieveService, executor: Executor, location: InstanceLocation
+) -> AsyncIterator[bytes]:
+    """The stored object's data set (without its File Meta Information), read from storage in chunks."""
+    loop = asyncio.get_running_loop()
+    f = await loop.run_in_executor(executor, retrieve.open, location)
+    try:
+        head = await loop.run_in_executor(executor, f.read, _CHUNK)
+        yield head[data_set_start(head) :]
+        while chunk := await loop.run_in_executor(executor, f.read, _CHUNK):
+            yield chunk
+    finally:
+        f.close()
+
+
 class GetSCP:
     def __init__(self, retrieve: RetrieveService, executor: Executor) -> None:
         self.retrieve = retrieve
@@ -166,19 +181,9 @@ class GetSCP:
             return "failure"  # no context for this object as stored; conversion is not offered yet
         rq = dimse.c_store_rq(association.new_message_id(), location.sop_class_uid, location.sop_instance_uid)
         try:
-            rsp = await association.request(context_id, rq, self._data_set(location))
+            rsp = await association.request(
+                context_id, rq, stream_data_set(self.retrieve, self.executor, location)
+            )
         except (ConnectionError, LightboxError):
             return "failure"
         return status.category(int(rsp.get("Status", 0xC000)))
-
-    async def _data_set(self, location: InstanceLocation) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        f = await loop.run_in_executor(self.executor, self.retrieve.open, location)
-        try:
-            head = await loop.run_in_executor(self.executor, f.read, _CHUNK)
-            start = data_set_start(head)
-            yield head[start:]
-            while chunk := await loop.run_in_executor(self.executor, f.read, _CHUNK):
-                yield chunk
-        finally:
-            f.close()

@@ -14,9 +14,10 @@ from concurrent.futures import Executor
 from typing import Any
 
 from lightbox.dicomnet import dimse, pdu, status
-from lightbox.dicomnet.association import AcceptorHandler, Association, Message, Rejection
+from lightbox.dicomnet.association import AcceptorHandler, AcceptorSettings, Association, Message, Rejection
 from lightbox.dimse.find import FIND_MODELS, FindSCP
 from lightbox.dimse.get import GET_MODELS, GetSCP
+from lightbox.dimse.move import MOVE_MODELS, MoveSCP
 from lightbox.dimse.sop_classes import (
     STORAGE_SOP_CLASSES,
     TRANSFER_SYNTAXES,
@@ -25,10 +26,14 @@ from lightbox.dimse.sop_classes import (
 )
 from lightbox.domain.errors import LightboxError
 from lightbox.services.ingest import DatasetOnly, IngestService, IngestSession
+from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
 
 log = logging.getLogger(__name__)
+
+
+_QUERY_RETRIEVE = FIND_MODELS.keys() | GET_MODELS | MOVE_MODELS
 
 
 class _StoreSink:
@@ -60,6 +65,8 @@ class ArchiveSCP(AcceptorHandler):
         ingest: IngestService,
         query: QueryService,
         retrieve: RetrieveService,
+        manage: ManageService,
+        settings: AcceptorSettings,
         executor: Executor,
     ) -> None:
         self.ae_title = ae_title
@@ -67,6 +74,7 @@ class ArchiveSCP(AcceptorHandler):
         self.executor = executor
         self.finder = FindSCP(ae_title, query, executor)
         self.getter = GetSCP(retrieve, executor)
+        self.mover = MoveSCP(settings, retrieve, manage, executor)
 
     # --- negotiation -----------------------------------------------------------------------------------
     def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
@@ -75,7 +83,7 @@ class ArchiveSCP(AcceptorHandler):
         return None
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
-        if abstract_syntax == VERIFICATION or abstract_syntax in FIND_MODELS or abstract_syntax in GET_MODELS:
+        if abstract_syntax == VERIFICATION or abstract_syntax in _QUERY_RETRIEVE:
             return next((ts for ts in VERIFICATION_PREFERENCE if ts in offered), None)
         if abstract_syntax in STORAGE_SOP_CLASSES:
             # Stored as received: any transfer syntax the standard defines, in the sender's order.
@@ -110,9 +118,11 @@ class ArchiveSCP(AcceptorHandler):
             await self.finder.find(association, message)
         elif field == dimse.C_GET_RQ:
             await self.getter.get(association, message)
+        elif field == dimse.C_MOVE_RQ:
+            await self.mover.move(association, message)
         elif field == dimse.C_CANCEL_RQ:
-            self.finder.cancel(association, message.command)
-            self.getter.cancel(association, message.command)
+            for service in (self.finder, self.getter, self.mover):
+                service.cancel(association, message.command)
         else:
             log.warning("unsupported DIMSE command 0x%04X from %s", field, association.calling_ae)
             raise dimse.DIMSEError(f"command 0x{field:04X} is not served")

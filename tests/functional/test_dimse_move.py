@@ -1,0 +1,131 @@
+"""``lightbox serve`` as a C-MOVE SCP (PS3.4 C.4.2), with dcmtk's storescp as the registered destination."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+
+from lightbox.app import build_archive
+from lightbox.config import load_settings
+from tests.support.dicom import part10
+from tests.support.server import RunningServer, free_port, running_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+STUDY = generate_uid()
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"dcmtk's {name} is required in CI")
+        pytest.skip(f"dcmtk's {name} is not installed")
+    return path
+
+
+def _data_set(part10_bytes: bytes) -> bytes:
+    (meta_length,) = struct.unpack_from("<I", part10_bytes, 140)
+    return part10_bytes[144 + meta_length :]
+
+
+@contextlib.contextmanager
+def _storescp(folder: Path) -> Iterator[int]:
+    port = free_port()
+    folder.mkdir()
+    proc = subprocess.Popen([_tool("storescp"), "-aet", "DEST", "-od", str(folder), str(port)], env=ENV)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, dict[str, bytes], Path]]:
+    base = tmp_path_factory.mktemp("move")
+    received = base / "received"
+    with _storescp(received) as dest_port:
+        data = base / "data"
+        archive = build_archive(load_settings(data_dir=data))
+        objects = {}
+        for i in range(4):
+            blob = part10(StudyInstanceUID=STUDY, InstanceNumber=i)
+            objects[archive.ingest.ingest([blob], "t").sop_instance_uid] = blob
+        archive.manage.add_remote_ae("DEST", "127.0.0.1", dest_port)
+        archive.close()
+        with running_server(data) as server:
+            yield server, objects, received
+
+
+def _move(server: RunningServer, destination: str) -> Dataset:
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIGHTBOX")
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = STUDY
+    final = Dataset()
+    for status, _ in assoc.send_c_move(ds, destination, StudyRootQueryRetrieveInformationModelMove):
+        final = status
+    assoc.release()
+    return final
+
+
+def test_move_to_a_registered_destination(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
+    server, objects, received = setup
+    final = _move(server, "DEST")
+    assert final.Status == 0 and final.NumberOfCompletedSuboperations == len(objects)
+    files = list(received.iterdir())
+    assert {_data_set(f.read_bytes()) for f in files} == {_data_set(b) for b in objects.values()}
+
+
+def test_unknown_destination_is_refused(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
+    server, _, _ = setup
+    assert _move(server, "NOBODY").Status == 0xA801
+
+
+def test_movescu(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
+    server, objects, received = setup
+    for f in received.iterdir():
+        f.unlink()
+    result = subprocess.run(
+        [
+            _tool("movescu"),
+            "-S",
+            "-aec",
+            "LIGHTBOX",
+            "-aem",
+            "DEST",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={STUDY}",
+            "127.0.0.1",
+            str(server.dicom_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(list(received.iterdir())) == len(objects)
