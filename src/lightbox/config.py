@@ -79,6 +79,21 @@ class IngestSettings(BaseModel):
     workers: int = Field(default=4, ge=1, le=64, description="Threads for blocking ingest work.")
 
 
+class NetworkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_associations: int = Field(
+        default=64, ge=1, le=10_000, description="DICOM associations served at once; more are refused."
+    )
+    max_pdu_length: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="Largest PDU accepted (advertised to peers); bigger PDUs mean faster transfers.",
+    )
+    idle_timeout: float = Field(default=300.0, gt=0, description="Seconds without a PDU before an A-ABORT.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -97,6 +112,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @field_validator("ae_title")
     @classmethod

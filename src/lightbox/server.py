@@ -52,8 +52,11 @@ async def serve(archive: Archive) -> None:
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
     dicom_settings = AcceptorSettings(
         settings.ae_title,
+        max_pdu_length=settings.network.max_pdu_length,
         implementation_class_uid=IMPLEMENTATION_CLASS_UID,
         implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        idle_timeout=settings.network.idle_timeout,
+        max_associations=settings.network.max_associations,
     )
     scp = ArchiveSCP(
         settings.ae_title,

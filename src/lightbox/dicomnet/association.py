@@ -29,6 +29,15 @@ class AcceptorSettings:
     implementation_version_name: str = ""
     artim_timeout: float = 30.0  # PS3.8 9.1.5: waiting for the A-ASSOCIATE-RQ or the close after a release
     idle_timeout: float = 300.0  # no PDU for this long ends the association with an A-ABORT
+    max_associations: int = 64  # more at once are refused: transient, local limit exceeded (PS3.8 9.3.4)
+
+
+class _Slots:
+    """Associations in progress, shared by every connection of one server."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
 
 
 @dataclass(frozen=True)
@@ -141,9 +150,13 @@ class Association:
 
 
 class AcceptorProtocol(asyncio.BufferedProtocol):
-    def __init__(self, settings: AcceptorSettings, handler: AcceptorHandler) -> None:
+    def __init__(
+        self, settings: AcceptorSettings, handler: AcceptorHandler, slots: _Slots | None = None
+    ) -> None:
         self.settings = settings
         self.handler = handler
+        self._slots = slots
+        self._holds_slot = False
         limit = settings.max_pdu_length + 6
         self._buf = bytearray(max(limit, 64 * 1024) * 2)
         self._view = memoryview(self._buf)
@@ -168,6 +181,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._holds_slot and self._slots is not None:
+            self._slots.active -= 1
+            self._holds_slot = False
         if self._association is not None:
             self._association.abandon()
         for message in self._pending.values():  # cut off mid-object: leave nothing half-written
@@ -239,6 +255,14 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def _on_associate(self, request: Any) -> None:
         rejection = self.handler.check(request, self.peer)
+        if rejection is None and self._slots is not None:
+            if self._slots.active >= self._slots.limit:
+                rejection = Rejection(
+                    pdu.RJ_TRANSIENT, pdu.RJ_SOURCE_PRESENTATION, pdu.RJ_LOCAL_LIMIT_EXCEEDED
+                )
+            else:
+                self._slots.active += 1
+                self._holds_slot = True
         if request.application_context != APPLICATION_CONTEXT and rejection is None:
             rejection = Rejection(
                 pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_APPLICATION_CONTEXT_NOT_SUPPORTED
@@ -343,6 +367,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         assert self._association is not None
         try:
             await self.handler.handle(self._association, message)
+        except (pdu.PDUError, dimse.DIMSEError) as exc:  # the peer's message was at fault, not the handler
+            self._abort(getattr(exc, "reason", pdu.ABORT_UNEXPECTED_PDU_PARAMETER), str(exc))
         except Exception:
             log.exception("handler failed on a message from %s", self.peer)
             self._abort(pdu.ABORT_NOT_SPECIFIED, "handler failure")
@@ -385,7 +411,8 @@ async def serve_acceptor(
     port: int,
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: AcceptorProtocol(settings, handler_factory()), host, port)
+    slots = _Slots(settings.max_associations)
+    return await loop.create_server(lambda: AcceptorProtocol(settings, handler_factory(), slots), host, port)
 
 
 class AssociationRejected(ConnectionError):

@@ -124,8 +124,7 @@ class ArchiveSCP(AcceptorHandler):
             for service in (self.finder, self.getter, self.mover):
                 service.cancel(association, message.command)
         else:
-            log.warning("unsupported DIMSE command 0x%04X from %s", field, association.calling_ae)
-            raise dimse.DIMSEError(f"command 0x{field:04X} is not served")
+            raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
 
     async def _store(self, message: Message) -> tuple[int, str | None]:
         sink = message.sink
