@@ -129,3 +129,46 @@ def test_movescu(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(list(received.iterdir())) == len(objects)
+
+
+def test_move_to_pynetdicom_registered_while_serving(
+    setup: tuple[RunningServer, dict[str, bytes], Path],
+) -> None:
+    from pynetdicom import AllStoragePresentationContexts, evt
+
+    from tests.support.server import lightbox_command
+
+    server, objects, _ = setup
+    received: dict[str, bytes] = {}
+
+    def on_store(event: evt.Event) -> int:
+        received[str(event.request.AffectedSOPInstanceUID)] = event.request.DataSet.getvalue()
+        return 0x0000
+
+    port = free_port()
+    scp = AE(ae_title="PYDEST")
+    scp.supported_contexts = AllStoragePresentationContexts
+    listener = scp.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        added = subprocess.run(
+            lightbox_command(
+                "ae",
+                "add",
+                "PYDEST",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(server.data_dir),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+        final = _move(server, "PYDEST")
+    finally:
+        listener.shutdown()
+    assert final.Status == 0
+    assert received == {uid: _data_set(blob) for uid, blob in objects.items()}

@@ -33,6 +33,7 @@ SENT = [
     (MORE_SAMPLES / "JPEG-LL.dcm", "-xs"),  # JPEG lossless, first-order prediction
     (SAMPLES / "MR_small_jpeg_ls_lossless.dcm", "-xt"),
     (SAMPLES / "MR_small_jp2klossless.dcm", "-xv"),
+    (SAMPLES / "image_dfl.dcm", "-xd"),  # deflated explicit VR little endian
 ]
 
 
