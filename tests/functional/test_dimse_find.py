@@ -164,3 +164,38 @@ def test_findscu(server: RunningServer) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert STUDY_A in result.stdout + result.stderr and "20240105" in result.stdout + result.stderr
+
+
+def test_extended_negotiation_fuzzy_names(server: RunningServer) -> None:
+    """PS3.4 C.5.1.1: with fuzzy semantic matching agreed, person names match whatever their case."""
+    from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+
+    def names(ext_neg: list[SOPClassExtendedNegotiation]) -> tuple[list[str], bytes | None]:
+        ae = AE(ae_title="PYNETDICOM")
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+        assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIGHTBOX", ext_neg=ext_neg)
+        agreed = next(
+            (
+                i.service_class_application_information
+                for i in assoc.acceptor.user_information
+                if isinstance(i, SOPClassExtendedNegotiation)
+            ),
+            None,
+        )
+        found = [
+            str(m.PatientName)
+            for status, m in assoc.send_c_find(
+                _study_query(PatientName="doe^anna"), StudyRootQueryRetrieveInformationModelFind
+            )
+            if status.Status == 0xFF00
+        ]
+        assoc.release()
+        return found, agreed
+
+    item = SOPClassExtendedNegotiation()
+    item.sop_class_uid = StudyRootQueryRetrieveInformationModelFind
+    item.service_class_application_information = b"\x01\x01\x01\x01"  # relational, date-time, fuzzy, timezone
+    found, agreed = names([item])
+    assert agreed == b"\x01\x01\x01\x00"  # everything but timezone adjustment
+    assert found == ["Doe^Anna"]
+    assert names([])[0] == []  # exact matching without the negotiation

@@ -78,6 +78,9 @@ class AcceptorHandler(Protocol):
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
         """The transfer syntax to accept for this abstract syntax, or None to refuse the context."""
 
+    def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
+        """The reply to a SOP Class Extended Negotiation (PS3.7 D.3.3.5), or None to send none."""
+
     async def handle(self, association: Association, message: Message) -> None:
         """Serve one message; reply with ``association.send``."""
 
@@ -95,6 +98,8 @@ class Association:
     # SOP classes for which the peer accepted to act as SCP on this association (PS3.7 D.3.3.4): it may be
     # sent C-STORE sub-operations of a C-GET.
     peer_scp_classes: frozenset[str] = frozenset()
+    # SOP Class Extended Negotiation as agreed: our reply's application information, by SOP class
+    extended: Mapping[str, bytes] = field(default_factory=dict)
     _waiting: dict[int, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
     _next_message_id: int = field(default=1, repr=False)
 
@@ -296,11 +301,18 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             for r in request.user.role_selections
             if r.sop_class_uid in accepted_classes
         )
+        extended = {}
+        for item in request.user.extended_negotiations:
+            if item.sop_class_uid in accepted_classes:
+                reply = self.handler.extended_negotiation(item.sop_class_uid, item.info)
+                if reply is not None:
+                    extended[item.sop_class_uid] = reply
         user = pdu.UserInformation(
             max_pdu_length=self.settings.max_pdu_length,
             implementation_class_uid=self.settings.implementation_class_uid,
             implementation_version_name=self.settings.implementation_version_name or None,
             role_selections=roles,
+            extended_negotiations=tuple(pdu.ExtendedNegotiation(uid, info) for uid, info in extended.items()),
         )
         self._write(
             pdu.encode(
@@ -317,6 +329,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             peer_max_pdu_length=request.user.max_pdu_length or 0,
             send_bytes=self._write,
             peer_scp_classes=frozenset(r.sop_class_uid for r in roles if r.scp_role),
+            extended=extended,
         )
         self._arm(self.settings.idle_timeout)
 
@@ -426,6 +439,9 @@ class _RequestorHandler:
         return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+        return None
+
+    def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
         return None
 
     def data_sink(self, association: Association, context_id: int, command: Any) -> DataSink | None:

@@ -17,7 +17,7 @@ from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import Association, Message
 from lightbox.domain.errors import LightboxError
 from lightbox.domain.levels import Level, Model
-from lightbox.services.query import QueryResult, QueryService, to_dataset
+from lightbox.services.query import QueryOptions, QueryResult, QueryService, to_dataset
 
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -37,6 +37,14 @@ def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
     buf.is_little_endian = transfer_syntax != _BIG_ENDIAN
     write_dataset(buf, ds)
     return buf.getvalue()
+
+
+def _options(agreed: bytes) -> QueryOptions:
+    """Query options from the extended negotiation we agreed to (PS3.4 C.5.1.1, Table C.5-1)."""
+    return QueryOptions(
+        combined_datetime=len(agreed) > 1 and agreed[1] == 1,
+        case_insensitive_names=len(agreed) > 2 and agreed[2] == 1,
+    )
 
 
 class FindSCP:
@@ -75,6 +83,7 @@ class FindSCP:
                     level,
                     identifier,
                     model=FIND_MODELS[abstract_syntax],
+                    options=_options(association.extended.get(abstract_syntax, b"")),
                     source=f"dimse:{association.calling_ae}",
                 ),
             )

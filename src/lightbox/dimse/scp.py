@@ -90,6 +90,19 @@ class ArchiveSCP(AcceptorHandler):
             return next((ts for ts in offered if ts in TRANSFER_SYNTAXES), None)
         return None
 
+    def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
+        """PS3.4 C.5.1.1 / C.5.2.1 / C.5.3.1: each byte a feature the requestor asks for (1) or not (0)."""
+        supported: tuple[int, ...]
+        if sop_class_uid in FIND_MODELS:
+            # relational queries, combined date-time matching, fuzzy person names: supported; timezone
+            # query adjustment: not (yet)
+            supported = (1, 1, 1, 0)
+        elif sop_class_uid in GET_MODELS or sop_class_uid in MOVE_MODELS:
+            supported = (1,)  # relational retrieval; not enhanced multi-frame conversion
+        else:
+            return None
+        return bytes(min(asked, ok) for asked, ok in zip(info, supported, strict=False))
+
     # --- messages --------------------------------------------------------------------------------------
     def data_sink(self, association: Association, context_id: int, command: Any) -> _StoreSink | None:
         if dimse.command_field(command) != dimse.C_STORE_RQ:
