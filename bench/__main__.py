@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, ct, population
+from bench import DEFAULT_DATA_DIR, ct, dimse_bench, population
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import DatasetInfo, ensure_dataset, warm_page_cache
 from bench.index_bench import (
@@ -73,7 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
     parser.add_argument(
-        "--only", choices=("ingest", "query"), help="run only the CT import or only the queries"
+        "--only",
+        choices=("ingest", "dimse", "query"),
+        help="run only the CT import, only the DICOM (C-STORE) ingest, or only the queries",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -126,6 +128,17 @@ def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phas
             if not args.keep:
                 shutil.rmtree(root)
         results["import"].append({**run.as_dict(), "default": workers == default})
+
+
+def dimse_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int) -> None:
+    dataset = _dataset(args.data_dir, "ct", count, phases)
+    results["datasets"]["ct"] = dataset.summary()
+    with phases("DICOM C-STORE ingest vs storescp") as entry:
+        warm_page_cache(dataset.files)
+        try:
+            results["dimse"] = dimse_bench.run(dataset.files, dataset.total_bytes, args.data_dir / "runs")
+        except dimse_bench.DcmtkMissing as exc:
+            entry["note"] = f"skipped: {exc}"
 
 
 def _queries(archive: Archive, note: str, queries: list[Query], warmup: list[Query]) -> dict[str, Any]:
@@ -255,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only in (None, "ingest"):
             ingest_phase(args, results, phases, sizes["ct"])
+        if args.only in (None, "dimse"):
+            dimse_phase(args, results, phases, sizes["ct"])
         if args.only in (None, "query"):
             query_phase(args, results, phases, sizes["small"], started)
     finally:

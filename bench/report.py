@@ -151,6 +151,25 @@ def render(results: dict[str, Any]) -> str:
         out.append("CT import (SQLite index, filesystem objects fsynced; sources read from the page cache)")
         out += _table(_IMPORT_HEADERS, _import_rows(results["import"]))
         out.append("")
+    if results.get("dimse"):
+        out.append(
+            "DICOM C-STORE ingest (storescu -> SCP, TCP_NODELAY=1; Lightbox fsyncs and indexes each object)"
+        )
+        out += _table(
+            ["run", "instances", "storescp/s", "lightbox/s", "MB/s", "ratio"],
+            [
+                [
+                    r["label"],
+                    f"{r['instances']:,}",
+                    f"{r['storescp_per_s']:.0f}",
+                    f"{r['lightbox_per_s']:.0f}",
+                    f"{r['lightbox_mb_per_s']:.1f}",
+                    f"{r['ratio']:.2f}",
+                ]
+                for r in results["dimse"]
+            ],
+        )
+        out.append("")
     index = results.get("index")
     if index:
         out.append(f"Index scale ({index['instances']:,} small instances)")
