@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.dcmtk import DcmtkMissing
+
 from bench import DEFAULT_DATA_DIR, ct, dimse_bench, population
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import DatasetInfo, ensure_dataset, warm_page_cache
@@ -137,7 +139,7 @@ def dimse_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phase
         warm_page_cache(dataset.files)
         try:
             results["dimse"] = dimse_bench.run(dataset.files, dataset.total_bytes, args.data_dir / "runs")
-        except dimse_bench.DcmtkMissing as exc:
+        except DcmtkMissing as exc:
             entry["note"] = f"skipped: {exc}"
 
 

@@ -7,58 +7,21 @@ ratio is the price of "nothing acknowledged is ever lost" as much as of the netw
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.server import free_port, running_server
+from tests.support.dcmtk import ENV, storescp, tool
+from tests.support.server import running_server
 
-ENV = {**os.environ, "TCP_NODELAY": "1"}  # or each exchange waits ~40 ms on delayed ACKs
 CONFIGS = [(1, None), (1, 131072), (4, None), (4, 131072)]  # associations, storescu --max-send-pdu
-
-
-class DcmtkMissing(RuntimeError):
-    pass
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise DcmtkMissing(f"dcmtk's {name} is not installed")
-    return path
-
-
-@contextlib.contextmanager
-def _storescp(folder: Path) -> Iterator[int]:
-    port = free_port()
-    folder.mkdir(parents=True)
-    proc = subprocess.Popen(
-        [_tool("storescp"), "--max-pdu", "131072", "-od", str(folder), str(port)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _send(port: int, called_ae: str, files: list[Path], associations: int, max_pdu: int | None) -> float:
     """Seconds for storescu processes (one per association) to send ``files`` between them."""
-    storescu = _tool("storescu")
+    storescu = tool("storescu")
     extra = ["--max-send-pdu", str(max_pdu)] if max_pdu else []
     groups = [files[i::associations] for i in range(associations)]
     started = time.perf_counter()
@@ -84,7 +47,7 @@ def run(files: list[Path], total_bytes: int, workdir: Path) -> list[dict[str, An
     for associations, max_pdu in CONFIGS:
         label = f"{associations} assoc., {'128 kB' if max_pdu else '16 kB'} PDU"
         base = workdir / f"dimse-{associations}-{max_pdu or 'default'}"
-        with _storescp(base / "storescp") as port:
+        with storescp(base / "storescp") as port:
             reference = _send(port, "STORESCP", files, associations, max_pdu)
         with running_server(base / "lightbox") as server:
             measured = _send(server.dicom_port, "LIGHTBOX", files, associations, max_pdu)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import struct
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
+from tests.support.dcmtk import storescp
 from tests.support.dicom import part10
 from tests.support.server import RunningServer, free_port, running_server
 
@@ -42,28 +40,12 @@ def _data_set(part10_bytes: bytes) -> bytes:
     return part10_bytes[144 + meta_length :]
 
 
-@contextlib.contextmanager
-def _storescp(folder: Path) -> Iterator[int]:
-    port = free_port()
-    folder.mkdir()
-    proc = subprocess.Popen([_tool("storescp"), "-aet", "DEST", "-od", str(folder), str(port)], env=ENV)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, dict[str, bytes], Path]]:
     base = tmp_path_factory.mktemp("move")
     received = base / "received"
-    with _storescp(received) as dest_port:
+    _tool("storescp")
+    with storescp(received, ae_title="DEST") as dest_port:
         data = base / "data"
         archive = build_archive(load_settings(data_dir=data))
         objects = {}

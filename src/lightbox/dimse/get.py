@@ -11,6 +11,7 @@ import asyncio
 import struct
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
@@ -19,6 +20,7 @@ from lightbox.dicomnet.association import Association, Message
 from lightbox.dimse.find import decode_identifier, encode_identifier
 from lightbox.domain.errors import LightboxError
 from lightbox.domain.levels import UNIQUE_KEY, Level
+from lightbox.formats.encoding import LONG_VRS, PART10_PREAMBLE
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
 
@@ -26,14 +28,13 @@ PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 GET_MODELS = frozenset({PATIENT_ROOT_GET, STUDY_ROOT_GET})
 _CHUNK = 256 * 1024
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 
 def data_set_start(head: bytes) -> int:
     """Offset of the data set in a Part 10 object: after the explicit VR little endian group 0002."""
-    pos = 132
+    pos = PART10_PREAMBLE
     while pos + 8 <= len(head) and head[pos : pos + 2] == b"\x02\x00":
-        if head[pos + 4 : pos + 6] in _LONG_VRS:
+        if head[pos + 4 : pos + 6] in LONG_VRS:
             pos += 12 + struct.unpack_from("<I", head, pos + 8)[0]
         else:
             pos += 8 + struct.unpack_from("<H", head, pos + 6)[0]
@@ -69,6 +70,46 @@ async def stream_data_set(
             yield chunk
     finally:
         f.close()
+
+
+@dataclass
+class SubOperations:
+    """The C-STORE sub-operations of one C-GET or C-MOVE: counts, failures and the final status."""
+
+    remaining: int
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    failed_uids: list[str] = field(default_factory=list)
+    sent: list[InstanceLocation] = field(default_factory=list)
+
+    def record(self, location: InstanceLocation, outcome: str) -> None:
+        """``outcome`` is the status category of the sub-operation's C-STORE-RSP ("failure" if none came)."""
+        self.remaining -= 1
+        if outcome in ("success", "warning"):
+            self.completed += outcome == "success"
+            self.warning += outcome == "warning"
+            self.sent.append(location)
+        else:
+            self.failed += 1
+            self.failed_uids.append(location.sop_instance_uid)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return self.remaining, self.completed, self.failed, self.warning
+
+    def final_status(self, cancelled: bool) -> int:
+        if cancelled:
+            return status.CANCEL
+        # PS3.4 C.4.2.1.3.1 / C.4.3.1.3.1: B000 when any sub-operation failed or warned
+        return status.SUBOPERATIONS_COMPLETE_WITH_FAILURES if self.failed or self.warning else status.SUCCESS
+
+    def failed_list(self, transfer_syntax: str) -> bytes | None:
+        """The identifier of the final response: the Failed SOP Instance UID List, when there are failures."""
+        if not self.failed_uids:
+            return None
+        ds = Dataset()
+        ds.FailedSOPInstanceUIDList = self.failed_uids
+        return encode_identifier(ds, transfer_syntax)
 
 
 class GetSCP:
@@ -125,40 +166,22 @@ class GetSCP:
         key: tuple[int, int],
     ) -> None:
         command, context_id = message.command, message.context_id
-        remaining, completed, failed, warning = len(locations), 0, 0, 0
-        failed_uids: list[str] = []
-        sent: list[InstanceLocation] = []
-        final = status.SUCCESS
+        tally = SubOperations(len(locations))
+        cancelled = False
         for location in locations:
             if self._cancelled.get(key):
-                final = status.CANCEL
+                cancelled = True
                 break
-            outcome = await self._store(association, location)
-            remaining -= 1
-            if outcome == "success":
-                completed += 1
-                sent.append(location)
-            elif outcome == "warning":
-                warning += 1
-                sent.append(location)
-            else:
-                failed += 1
-                failed_uids.append(location.sop_instance_uid)
-            if remaining:
-                rsp = dimse.c_get_rsp(command, status.PENDING, remaining, completed, failed, warning, False)
-                association.send(context_id, rsp)
-        self.retrieve.retrieved(f"dimse:{association.calling_ae}", sent)
-        identifier = None
-        if final == status.SUCCESS and (failed or warning):
-            final = status.SUBOPERATIONS_COMPLETE_WITH_FAILURES  # PS3.4 C.4.3.1.3.1: B000
-        if failed_uids:
-            ds = Dataset()
-            ds.FailedSOPInstanceUIDList = failed_uids
-            identifier = encode_identifier(ds, association.contexts[context_id][1])
+            tally.record(location, await self._store(association, location))
+            if tally.remaining:
+                association.send(context_id, dimse.c_get_rsp(command, status.PENDING, *tally.counts(), False))
+        self.retrieve.retrieved(f"dimse:{association.calling_ae}", tally.sent)
+        identifier = tally.failed_list(association.contexts[context_id][1])
+        remaining, completed, failed, warning = tally.counts()
         rsp = dimse.c_get_rsp(
             command,
-            final,
-            remaining if final == status.CANCEL else None,
+            tally.final_status(cancelled),
+            remaining if cancelled else None,
             completed,
             failed,
             warning,

@@ -12,12 +12,10 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
-from pydicom.dataset import Dataset
-
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import AcceptorSettings, Association, Message, associate
-from lightbox.dimse.find import decode_identifier, encode_identifier
-from lightbox.dimse.get import selection, stream_data_set
+from lightbox.dimse.find import decode_identifier
+from lightbox.dimse.get import SubOperations, selection, stream_data_set
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.index.base import InstanceLocation
@@ -106,14 +104,12 @@ class MoveSCP:
         key: tuple[int, int],
     ) -> None:
         command, context_id = message.command, message.context_id
-        remaining, completed, failed, warning = len(locations), 0, 0, 0
-        failed_uids: list[str] = []
-        sent: list[InstanceLocation] = []
-        final = status.SUCCESS
+        tally = SubOperations(len(locations))
+        cancelled = False
         by_syntax = {syntaxes: cid for cid, syntaxes in target.contexts.items()}
         for location in locations:
             if self._cancelled.get(key):
-                final = status.CANCEL
+                cancelled = True
                 break
             outcome = "failure"
             target_context = by_syntax.get((location.sop_class_uid, location.transfer_syntax_uid))
@@ -132,29 +128,18 @@ class MoveSCP:
                     outcome = status.category(int(rsp.get("Status", 0xC000)))
                 except (ConnectionError, LightboxError) as exc:
                     log.warning("C-MOVE sub-operation to %s failed: %s", target.called_ae, exc)
-            remaining -= 1
-            if outcome in ("success", "warning"):
-                completed += outcome == "success"
-                warning += outcome == "warning"
-                sent.append(location)
-            else:
-                failed += 1
-                failed_uids.append(location.sop_instance_uid)
-            if remaining:
-                rsp = dimse.c_move_rsp(command, status.PENDING, remaining, completed, failed, warning, False)
-                association.send(context_id, rsp)
-        self.retrieve.retrieved(f"dimse:{association.calling_ae}->{target.called_ae}", sent)
-        if final == status.SUCCESS and (failed or warning):
-            final = status.SUBOPERATIONS_COMPLETE_WITH_FAILURES
-        identifier = None
-        if failed_uids:
-            ds = Dataset()
-            ds.FailedSOPInstanceUIDList = failed_uids
-            identifier = encode_identifier(ds, association.contexts[context_id][1])
+            tally.record(location, outcome)
+            if tally.remaining:
+                association.send(
+                    context_id, dimse.c_move_rsp(command, status.PENDING, *tally.counts(), False)
+                )
+        self.retrieve.retrieved(f"dimse:{association.calling_ae}->{target.called_ae}", tally.sent)
+        identifier = tally.failed_list(association.contexts[context_id][1])
+        remaining, completed, failed, warning = tally.counts()
         rsp = dimse.c_move_rsp(
             command,
-            final,
-            remaining if final == status.CANCEL else None,
+            tally.final_status(cancelled),
+            remaining if cancelled else None,
             completed,
             failed,
             warning,

@@ -18,13 +18,14 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from lightbox.formats.encoding import BULK_VRS as _BULK_VRS
+
 JsonDataset = dict[str, dict[str, Any]]
 
 _MULTI_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "SH", "TM", "UC", "UI"})
 _TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})  # single-valued: a backslash is text (PS3.5 6.2)
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})  # PS3.5 6.1.2.3
 _BINARY_NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
-_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 _PN_DELIMS = {0x5C, 0x3D, 0x5E}  # backslash, '=', '^': ISO 2022 escapes reset after these (PS3.5 6.1.2.5.3)
 DEFAULT_ENCODINGS = ["iso8859"]

@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from lightbox.formats import encoding as enc
 from lightbox.formats.dicom_json import (
     DEFAULT_ENCODINGS,
     JsonDataset,
@@ -23,39 +24,13 @@ from lightbox.formats.dicom_json import (
     raw_to_json,
 )
 
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_IMPLICIT = "1.2.840.10008.1.2"
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
-_ALL_VRS = _LONG_VRS | frozenset(
-    {
-        b"AE",
-        b"AS",
-        b"AT",
-        b"CS",
-        b"DA",
-        b"DS",
-        b"DT",
-        b"FD",
-        b"FL",
-        b"IS",
-        b"LO",
-        b"LT",
-        b"PN",
-        b"SH",
-        b"SL",
-        b"SS",
-        b"ST",
-        b"TM",
-        b"UI",
-        b"UL",
-        b"US",
-    }
-)
-_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_UNDEFINED = 0xFFFFFFFF
+_DEFLATED = enc.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+_IMPLICIT = enc.IMPLICIT_VR_LITTLE_ENDIAN
+_BIG_ENDIAN = enc.EXPLICIT_VR_BIG_ENDIAN
+_LONG_VRS = enc.LONG_VRS
+_ALL_VRS = enc.ALL_VRS
+_UNDEFINED = enc.UNDEFINED_LENGTH
+_BULK_VRS = enc.BULK_VRS
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _CHARSET_TAG, _PIXEL_REPRESENTATION = 0x00080005, 0x00280103

@@ -13,41 +13,16 @@ import zlib
 from typing import BinaryIO
 
 from lightbox.domain.errors import InvalidObject
+from lightbox.formats import encoding as enc
 
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_IMPLICIT = "1.2.840.10008.1.2"
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
-_ALL_VRS = _LONG_VRS | frozenset(
-    {
-        b"AE",
-        b"AS",
-        b"AT",
-        b"CS",
-        b"DA",
-        b"DS",
-        b"DT",
-        b"FD",
-        b"FL",
-        b"IS",
-        b"LO",
-        b"LT",
-        b"PN",
-        b"SH",
-        b"SL",
-        b"SS",
-        b"ST",
-        b"TM",
-        b"UI",
-        b"UL",
-        b"US",
-    }
-)
-_UNDEFINED = 0xFFFFFFFF
+_DEFLATED = enc.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+_IMPLICIT = enc.IMPLICIT_VR_LITTLE_ENDIAN
+_BIG_ENDIAN = enc.EXPLICIT_VR_BIG_ENDIAN
+_LONG_VRS = enc.LONG_VRS
+_ALL_VRS = enc.ALL_VRS
+_UNDEFINED = enc.UNDEFINED_LENGTH
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
-_META_START = 132  # 128-byte preamble and "DICM"
+_META_START = enc.PART10_PREAMBLE
 
 
 class _Truncated(Exception):

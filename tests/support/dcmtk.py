@@ -1,0 +1,50 @@
+"""dcmtk's tools as real peers, for tests and the benchmark (TCP_NODELAY=1, or each exchange waits ~40 ms)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.server import free_port
+
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+class DcmtkMissing(RuntimeError):
+    pass
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise DcmtkMissing(f"dcmtk's {name} is not installed (Debian package dcmtk)")
+    return path
+
+
+@contextlib.contextmanager
+def storescp(folder: Path, ae_title: str = "STORESCP", max_pdu: int = 131072) -> Iterator[int]:
+    """A storescp writing into ``folder`` on a free loopback port; yields the port."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [tool("storescp"), "-aet", ae_title, "--max-pdu", str(max_pdu), "-od", str(folder), str(port)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
