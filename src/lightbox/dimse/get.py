@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -17,9 +17,9 @@ from pydicom.dataset import Dataset
 
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import Association, Message
-from lightbox.dimse.find import decode_identifier, encode_identifier
+from lightbox.dimse.identifiers import encode_identifier
+from lightbox.dimse.requests import Cancellations, resolve_selection
 from lightbox.domain.errors import LightboxError
-from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.formats.encoding import LONG_VRS, PART10_PREAMBLE
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
@@ -39,22 +39,6 @@ def data_set_start(head: bytes) -> int:
         else:
             pos += 8 + struct.unpack_from("<H", head, pos + 6)[0]
     return pos
-
-
-def selection(identifier: Dataset, level: Level) -> dict[str, list[str]]:
-    """The unique keys of the identifier at and above ``level`` (PS3.4 C.4.3.2.1)."""
-    keys: dict[str, list[str]] = {}
-    for lv in (Level.PATIENT, Level.STUDY, Level.SERIES, Level.IMAGE):
-        keyword = UNIQUE_KEY[lv]
-        value = identifier.get(keyword)
-        if value not in (None, ""):
-            values = (
-                value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
-            )
-            keys[keyword] = [str(v) for v in values]
-        if lv is level:
-            break
-    return keys
 
 
 async def stream_data_set(
@@ -82,6 +66,7 @@ class SubOperations:
     warning: int = 0
     failed_uids: list[str] = field(default_factory=list)
     sent: list[InstanceLocation] = field(default_factory=list)
+    cancelled: bool = False
 
     def record(self, location: InstanceLocation, outcome: str) -> None:
         """``outcome`` is the status category of the sub-operation's C-STORE-RSP ("failure" if none came)."""
@@ -97,97 +82,55 @@ class SubOperations:
     def counts(self) -> tuple[int, int, int, int]:
         return self.remaining, self.completed, self.failed, self.warning
 
-    def final_status(self, cancelled: bool) -> int:
-        if cancelled:
-            return status.CANCEL
-        # PS3.4 C.4.2.1.3.1 / C.4.3.1.3.1: B000 when any sub-operation failed or warned
-        return status.SUBOPERATIONS_COMPLETE_WITH_FAILURES if self.failed or self.warning else status.SUCCESS
-
-    def failed_list(self, transfer_syntax: str) -> bytes | None:
-        """The identifier of the final response: the Failed SOP Instance UID List, when there are failures."""
-        if not self.failed_uids:
-            return None
-        ds = Dataset()
-        ds.FailedSOPInstanceUIDList = self.failed_uids
-        return encode_identifier(ds, transfer_syntax)
+    def final_response(
+        self, builder: Callable[..., dimse.CommandFields], request: dimse.CommandFields, transfer_syntax: str
+    ) -> tuple[dimse.CommandFields, bytes | None]:
+        """The final C-GET-RSP or C-MOVE-RSP (``builder``) and its identifier: the Failed SOP Instance UID
+        List when there are failures (PS3.4 C.4.2.1.3.1, C.4.3.1.3.1)."""
+        identifier = None
+        if self.failed_uids:
+            ds = Dataset()
+            ds.FailedSOPInstanceUIDList = self.failed_uids
+            identifier = encode_identifier(ds, transfer_syntax)
+        if self.cancelled:
+            code = status.CANCEL
+        elif self.failed or self.warning:
+            code = status.SUBOPERATIONS_COMPLETE_WITH_FAILURES  # B000: any sub-operation failed or warned
+        else:
+            code = status.SUCCESS
+        remaining = self.remaining if self.cancelled else None  # remaining goes only with Cancel
+        fields = builder(
+            request, code, remaining, self.completed, self.failed, self.warning, identifier is not None
+        )
+        return fields, identifier
 
 
 class GetSCP:
-    def __init__(self, retrieve: RetrieveService, executor: Executor) -> None:
+    def __init__(self, retrieve: RetrieveService, executor: Executor, cancellations: Cancellations) -> None:
         self.retrieve = retrieve
         self.executor = executor
-        self._cancelled: dict[tuple[int, int], bool] = {}
-
-    def cancel(self, association: Association, command: dimse.CommandFields) -> None:
-        key = (id(association), int(command.get("MessageIDBeingRespondedTo") or 0))
-        if key in self._cancelled:
-            self._cancelled[key] = True
+        self.cancellations = cancellations
 
     async def get(self, association: Association, message: Message) -> None:
         command, context_id = message.command, message.context_id
-        loop = asyncio.get_running_loop()
         try:
-            identifier = decode_identifier(message.dataset or b"", association.contexts[context_id][1])
-            level = Level(str(identifier.get("QueryRetrieveLevel", "")).strip())
-            keys = selection(identifier, level)
-            locations = await loop.run_in_executor(
-                self.executor, lambda: list(self.retrieve.resolve(level, keys))
-            )
+            locations = await resolve_selection(association, message, self.retrieve, self.executor)
         except LightboxError as exc:
-            association.send(
-                context_id, dimse.c_get_rsp(command, exc.dicom_status, None, None, None, None, False)
-            )
-            return
-        except Exception as exc:  # an identifier that cannot be decoded, or no valid level
-            rsp = dimse.c_get_rsp(
-                command,
-                status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-                None,
-                None,
-                None,
-                None,
-                False,
-                str(exc)[:64],
-            )
+            rsp = dimse.c_get_rsp(command, exc.dicom_status, error_comment=exc.message[:64])
             association.send(context_id, rsp)
             return
-        key = (id(association), dimse.message_id(command))
-        self._cancelled[key] = False
-        try:
-            await self._sub_operations(association, message, locations, key)
-        finally:
-            self._cancelled.pop(key, None)
-
-    async def _sub_operations(
-        self,
-        association: Association,
-        message: Message,
-        locations: Sequence[InstanceLocation],
-        key: tuple[int, int],
-    ) -> None:
-        command, context_id = message.command, message.context_id
         tally = SubOperations(len(locations))
-        cancelled = False
-        for location in locations:
-            if self._cancelled.get(key):
-                cancelled = True
-                break
-            tally.record(location, await self._store(association, location))
-            if tally.remaining:
-                association.send(context_id, dimse.c_get_rsp(command, status.PENDING, *tally.counts(), False))
+        with self.cancellations.track(association, command) as cancelled:
+            for location in locations:
+                if cancelled():
+                    tally.cancelled = True
+                    break
+                tally.record(location, await self._store(association, location))
+                if tally.remaining:
+                    association.send(context_id, dimse.c_get_rsp(command, status.PENDING, *tally.counts()))
         self.retrieve.retrieved(f"dimse:{association.calling_ae}", tally.sent)
-        identifier = tally.failed_list(association.contexts[context_id][1])
-        remaining, completed, failed, warning = tally.counts()
-        rsp = dimse.c_get_rsp(
-            command,
-            tally.final_status(cancelled),
-            remaining if cancelled else None,
-            completed,
-            failed,
-            warning,
-            identifier is not None,
-        )
-        association.send(context_id, rsp, identifier)
+        final = tally.final_response(dimse.c_get_rsp, command, association.contexts[context_id][1])
+        association.send(context_id, *final)
 
     async def _store(self, association: Association, location: InstanceLocation) -> str:
         context_id = next(

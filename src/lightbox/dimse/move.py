@@ -14,10 +14,9 @@ from concurrent.futures import Executor
 
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import AcceptorSettings, Association, Message, associate
-from lightbox.dimse.find import decode_identifier
-from lightbox.dimse.get import SubOperations, selection, stream_data_set
+from lightbox.dimse.get import SubOperations, stream_data_set
+from lightbox.dimse.requests import Cancellations, resolve_selection
 from lightbox.domain.errors import LightboxError, NotFound
-from lightbox.domain.levels import Level
 from lightbox.index.base import InstanceLocation
 from lightbox.services.manage import ManageService
 from lightbox.services.retrieve import RetrieveService
@@ -31,51 +30,40 @@ MOVE_MODELS = frozenset({PATIENT_ROOT_MOVE, STUDY_ROOT_MOVE})
 
 class MoveSCP:
     def __init__(
-        self, settings: AcceptorSettings, retrieve: RetrieveService, manage: ManageService, executor: Executor
+        self,
+        settings: AcceptorSettings,
+        retrieve: RetrieveService,
+        manage: ManageService,
+        executor: Executor,
+        cancellations: Cancellations,
     ) -> None:
         self.settings = settings
         self.retrieve = retrieve
         self.manage = manage
         self.executor = executor
-        self._cancelled: dict[tuple[int, int], bool] = {}
-
-    def cancel(self, association: Association, command: dimse.CommandFields) -> None:
-        key = (id(association), int(command.get("MessageIDBeingRespondedTo") or 0))
-        if key in self._cancelled:
-            self._cancelled[key] = True
+        self.cancellations = cancellations
 
     async def move(self, association: Association, message: Message) -> None:
         command, context_id = message.command, message.context_id
-        loop = asyncio.get_running_loop()
 
-        def reply(code: int, comment: str | None = None) -> None:
-            association.send(
-                context_id, dimse.c_move_rsp(command, code, None, None, None, None, False, comment)
-            )
+        def reply(code: int, comment: str) -> None:
+            association.send(context_id, dimse.c_move_rsp(command, code, error_comment=comment[:64]))
 
         destination_title = str(command.get("MoveDestination", "")).strip()
         try:
-            destination = await loop.run_in_executor(
+            destination = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self.manage.get_remote_ae, destination_title
             )
         except NotFound:
-            reply(status.MOVE_DESTINATION_UNKNOWN, f"{destination_title} is not a registered AE"[:64])
+            reply(status.MOVE_DESTINATION_UNKNOWN, f"{destination_title} is not a registered AE")
             return
         try:
-            identifier = decode_identifier(message.dataset or b"", association.contexts[context_id][1])
-            level = Level(str(identifier.get("QueryRetrieveLevel", "")).strip())
-            keys = selection(identifier, level)
-            locations = await loop.run_in_executor(
-                self.executor, lambda: list(self.retrieve.resolve(level, keys))
-            )
+            locations = await resolve_selection(association, message, self.retrieve, self.executor)
         except LightboxError as exc:
-            reply(exc.dicom_status, exc.message[:64])
-            return
-        except Exception as exc:  # an identifier that cannot be decoded, or no valid level
-            reply(status.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)[:64])
+            reply(exc.dicom_status, exc.message)
             return
         if not locations:
-            association.send(context_id, dimse.c_move_rsp(command, status.SUCCESS, None, 0, 0, 0, False))
+            association.send(context_id, dimse.c_move_rsp(command, status.SUCCESS, None, 0, 0, 0))
             return
         wanted = sorted({(loc.sop_class_uid, loc.transfer_syntax_uid) for loc in locations})
         contexts = [(sop_class, [syntax]) for sop_class, syntax in wanted[:128]]
@@ -85,15 +73,15 @@ class MoveSCP:
             )
         except (TimeoutError, OSError) as exc:
             log.warning("C-MOVE destination %s unreachable: %s", destination.ae_title, exc)
-            reply(status.OUT_OF_RESOURCES_SUBOPERATIONS, f"cannot reach {destination.ae_title}"[:64])
+            reply(status.OUT_OF_RESOURCES_SUBOPERATIONS, f"cannot reach {destination.ae_title}")
             return
-        key = (id(association), dimse.message_id(command))
-        self._cancelled[key] = False
         try:
-            await self._sub_operations(association, message, target, locations, key)
+            tally = await self._sub_operations(association, message, target, locations)
         finally:
-            self._cancelled.pop(key, None)
             await link.release()
+        self.retrieve.retrieved(f"dimse:{association.calling_ae}->{target.called_ae}", tally.sent)
+        final = tally.final_response(dimse.c_move_rsp, command, association.contexts[context_id][1])
+        association.send(context_id, *final)
 
     async def _sub_operations(
         self,
@@ -101,48 +89,44 @@ class MoveSCP:
         message: Message,
         target: Association,
         locations: Sequence[InstanceLocation],
-        key: tuple[int, int],
-    ) -> None:
+    ) -> SubOperations:
         command, context_id = message.command, message.context_id
         tally = SubOperations(len(locations))
-        cancelled = False
         by_syntax = {syntaxes: cid for cid, syntaxes in target.contexts.items()}
-        for location in locations:
-            if self._cancelled.get(key):
-                cancelled = True
-                break
-            outcome = "failure"
-            target_context = by_syntax.get((location.sop_class_uid, location.transfer_syntax_uid))
-            if target_context is not None:
-                rq = dimse.c_store_rq(
-                    target.new_message_id(),
-                    location.sop_class_uid,
-                    location.sop_instance_uid,
-                    move_originator_aet=association.calling_ae,
-                    move_originator_message_id=dimse.message_id(command),
-                )
-                try:
-                    rsp = await target.request(
-                        target_context, rq, stream_data_set(self.retrieve, self.executor, location)
-                    )
-                    outcome = status.category(int(rsp.get("Status", 0xC000)))
-                except (ConnectionError, LightboxError) as exc:
-                    log.warning("C-MOVE sub-operation to %s failed: %s", target.called_ae, exc)
-            tally.record(location, outcome)
-            if tally.remaining:
-                association.send(
-                    context_id, dimse.c_move_rsp(command, status.PENDING, *tally.counts(), False)
-                )
-        self.retrieve.retrieved(f"dimse:{association.calling_ae}->{target.called_ae}", tally.sent)
-        identifier = tally.failed_list(association.contexts[context_id][1])
-        remaining, completed, failed, warning = tally.counts()
-        rsp = dimse.c_move_rsp(
-            command,
-            tally.final_status(cancelled),
-            remaining if cancelled else None,
-            completed,
-            failed,
-            warning,
-            identifier is not None,
+        with self.cancellations.track(association, command) as cancelled:
+            for location in locations:
+                if cancelled():
+                    tally.cancelled = True
+                    break
+                tally.record(location, await self._store(association, message, target, by_syntax, location))
+                if tally.remaining:
+                    association.send(context_id, dimse.c_move_rsp(command, status.PENDING, *tally.counts()))
+        return tally
+
+    async def _store(
+        self,
+        association: Association,
+        message: Message,
+        target: Association,
+        by_syntax: dict[tuple[str, str], int],
+        location: InstanceLocation,
+    ) -> str:
+        """One sub-operation: the status category of the destination's C-STORE-RSP ("failure" if none)."""
+        target_context = by_syntax.get((location.sop_class_uid, location.transfer_syntax_uid))
+        if target_context is None:
+            return "failure"  # more than 128 SOP class / syntax pairs, or the destination refused the context
+        rq = dimse.c_store_rq(
+            target.new_message_id(),
+            location.sop_class_uid,
+            location.sop_instance_uid,
+            move_originator_aet=association.calling_ae,
+            move_originator_message_id=dimse.message_id(message.command),
         )
-        association.send(context_id, rsp, identifier)
+        try:
+            rsp = await target.request(
+                target_context, rq, stream_data_set(self.retrieve, self.executor, location)
+            )
+        except (ConnectionError, LightboxError) as exc:
+            log.warning("C-MOVE sub-operation to %s failed: %s", target.called_ae, exc)
+            return "failure"
+        return status.category(int(rsp.get("Status", 0xC000)))

@@ -18,6 +18,7 @@ from lightbox.dicomnet.association import AcceptorHandler, AcceptorSettings, Ass
 from lightbox.dimse.find import FIND_MODELS, FindSCP
 from lightbox.dimse.get import GET_MODELS, GetSCP
 from lightbox.dimse.move import MOVE_MODELS, MoveSCP
+from lightbox.dimse.requests import Cancellations
 from lightbox.dimse.sop_classes import (
     STORAGE_SOP_CLASSES,
     TRANSFER_SYNTAXES,
@@ -72,9 +73,10 @@ class ArchiveSCP(AcceptorHandler):
         self.ae_title = ae_title
         self.ingest = ingest
         self.executor = executor
-        self.finder = FindSCP(ae_title, query, executor)
-        self.getter = GetSCP(retrieve, executor)
-        self.mover = MoveSCP(settings, retrieve, manage, executor)
+        self.cancellations = Cancellations()  # a C-CANCEL-RQ reaches whichever request it names
+        self.finder = FindSCP(ae_title, query, executor, self.cancellations)
+        self.getter = GetSCP(retrieve, executor, self.cancellations)
+        self.mover = MoveSCP(settings, retrieve, manage, executor, self.cancellations)
 
     # --- negotiation -----------------------------------------------------------------------------------
     def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
@@ -134,8 +136,7 @@ class ArchiveSCP(AcceptorHandler):
         elif field == dimse.C_MOVE_RQ:
             await self.mover.move(association, message)
         elif field == dimse.C_CANCEL_RQ:
-            for service in (self.finder, self.getter, self.mover):
-                service.cancel(association, message.command)
+            self.cancellations.cancel(association, message.command)
         else:
             raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
 
