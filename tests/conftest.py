@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import pytest
 from lightbox.index.models import metadata
 from lightbox.index.sql import SqlIndex
 from lightbox.storage.filesystem import FileSystemBlobStore
+from tests.support.ci import IN_CI
 from tests.support.postgres import PostgresUnavailable, create_database, postgres_server
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")

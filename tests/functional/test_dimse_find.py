@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -18,10 +16,10 @@ from pynetdicom.sop_class import (
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
+from tests.support.dcmtk import ENV, require
 from tests.support.dicom import part10
 from tests.support.server import RunningServer, running_server
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 STUDY_A, STUDY_B, SERIES_B = generate_uid(), generate_uid(), generate_uid()
 MANY = 600  # instances in study B, so that a C-CANCEL lands mid-result
 
@@ -135,11 +133,7 @@ def test_cancel_stops_the_matches(server: RunningServer) -> None:
 
 
 def test_findscu(server: RunningServer) -> None:
-    findscu = shutil.which("findscu")
-    if findscu is None:
-        if IN_CI:
-            pytest.fail("dcmtk's findscu is required in CI")
-        pytest.skip("dcmtk's findscu is not installed")
+    findscu = require("findscu")
     result = subprocess.run(
         [
             findscu,
@@ -160,7 +154,7 @@ def test_findscu(server: RunningServer) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "TCP_NODELAY": "1"},
+        env=ENV,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert STUDY_A in result.stdout + result.stderr and "20240105" in result.stdout + result.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +14,11 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
-from tests.support.dicom import part10
+from tests.support.dcmtk import ENV, require
+from tests.support.dicom import data_set_bytes, part10
 from tests.support.server import RunningServer, running_server
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 STUDY, SERIES_1, SERIES_2 = generate_uid(), generate_uid(), generate_uid()
-
-
-def _data_set(part10_bytes: bytes) -> bytes:
-    (meta_length,) = struct.unpack_from("<I", part10_bytes, 140)
-    return part10_bytes[144 + meta_length :]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +69,7 @@ def test_get_study_series_instance_byte_identical(stored: tuple[RunningServer, d
     ds.StudyInstanceUID = STUDY
     received, final = _get(server, ds, [ExplicitVRLittleEndian])
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
-    assert received == {uid: _data_set(blob) for uid, blob in objects.items()}
+    assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}
     ds.QueryRetrieveLevel = "SERIES"
     ds.SeriesInstanceUID = SERIES_2
     received, final = _get(server, ds, [ExplicitVRLittleEndian])
@@ -104,11 +96,7 @@ def test_no_acceptable_context_is_a_failed_sub_operation(
 
 def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) -> None:
     server, objects = stored
-    getscu = shutil.which("getscu")
-    if getscu is None:
-        if IN_CI:
-            pytest.fail("dcmtk's getscu is required in CI")
-        pytest.skip("dcmtk's getscu is not installed")
+    getscu = require("getscu")
     result = subprocess.run(
         [
             getscu,
@@ -127,9 +115,9 @@ def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) 
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "TCP_NODELAY": "1"},
+        env=ENV,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(tmp_path.iterdir())
     assert len(files) == len(objects)
-    assert {_data_set(f.read_bytes()) for f in files} == {_data_set(b) for b in objects.values()}
+    assert {data_set_bytes(f.read_bytes()) for f in files} == {data_set_bytes(b) for b in objects.values()}

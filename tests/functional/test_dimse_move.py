@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,34 +14,18 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
-from tests.support.dcmtk import storescp
-from tests.support.dicom import part10
+from tests.support.dcmtk import ENV, require, storescp
+from tests.support.dicom import data_set_bytes, part10
 from tests.support.server import RunningServer, free_port, running_server
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 STUDY = generate_uid()
-ENV = {**os.environ, "TCP_NODELAY": "1"}
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"dcmtk's {name} is required in CI")
-        pytest.skip(f"dcmtk's {name} is not installed")
-    return path
-
-
-def _data_set(part10_bytes: bytes) -> bytes:
-    (meta_length,) = struct.unpack_from("<I", part10_bytes, 140)
-    return part10_bytes[144 + meta_length :]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, dict[str, bytes], Path]]:
     base = tmp_path_factory.mktemp("move")
     received = base / "received"
-    _tool("storescp")
+    require("storescp")
     with storescp(received, ae_title="DEST") as dest_port:
         data = base / "data"
         archive = build_archive(load_settings(data_dir=data))
@@ -77,7 +58,7 @@ def test_move_to_a_registered_destination(setup: tuple[RunningServer, dict[str, 
     final = _move(server, "DEST")
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == len(objects)
     files = list(received.iterdir())
-    assert {_data_set(f.read_bytes()) for f in files} == {_data_set(b) for b in objects.values()}
+    assert {data_set_bytes(f.read_bytes()) for f in files} == {data_set_bytes(b) for b in objects.values()}
 
 
 def test_unknown_destination_is_refused(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
@@ -91,7 +72,7 @@ def test_movescu(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
         f.unlink()
     result = subprocess.run(
         [
-            _tool("movescu"),
+            require("movescu"),
             "-S",
             "-aec",
             "LIGHTBOX",
@@ -153,4 +134,4 @@ def test_move_to_pynetdicom_registered_while_serving(
     finally:
         listener.shutdown()
     assert final.Status == 0
-    assert received == {uid: _data_set(blob) for uid, blob in objects.items()}
+    assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
 import subprocess
 import time
@@ -14,13 +13,13 @@ import data_store
 import pydicom
 import pydicom.data
 import pydicom.encaps
-import pytest
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
+from tests.support.dcmtk import ENV, require
+from tests.support.dicom import data_set_bytes
 from tests.support.server import running_server
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SAMPLES = Path(os.path.dirname(pydicom.data.__file__)) / "test_files"
 MORE_SAMPLES = Path(os.path.dirname(data_store.__file__)) / "data"
 # (file, the storescu option that proposes its transfer syntax)
@@ -35,22 +34,6 @@ SENT = [
     (SAMPLES / "MR_small_jp2klossless.dcm", "-xv"),
     (SAMPLES / "image_dfl.dcm", "-xd"),  # deflated explicit VR little endian
 ]
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"dcmtk's {name} is required in CI")
-        pytest.skip(f"dcmtk's {name} is not installed")
-    return path
-
-
-def _data_set_bytes(part10: bytes) -> bytes:
-    """The bytes after the File Meta Information (PS3.10 7.1: its group length says where it ends)."""
-    assert part10[128:132] == b"DICM" and part10[132:136] == b"\x02\x00\x00\x00"
-    (meta_length,) = struct.unpack_from("<I", part10, 140)
-    return part10[144 + meta_length :]
 
 
 def _with_own_uid(path: Path, folder: Path) -> Path:
@@ -85,12 +68,11 @@ def _as_sent(data_set: bytes) -> bytes:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TCP_NODELAY": "1"}  # or each exchange waits on delayed ACKs
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=120, env=ENV)
 
 
 def test_echo_and_store_every_transfer_syntax(tmp_path: Path) -> None:
-    echoscu, storescu = _tool("echoscu"), _tool("storescu")
+    echoscu, storescu = require("echoscu"), require("storescu")
     data = tmp_path / "data"
     sent = [(_with_own_uid(path, tmp_path), option) for path, option in SENT]
     with running_server(data) as server:
@@ -112,7 +94,7 @@ def test_echo_and_store_every_transfer_syntax(tmp_path: Path) -> None:
             assert location.transfer_syntax_uid == original.file_meta.TransferSyntaxUID, path.name
             with archive.retrieve.open(location) as f:
                 stored = f.read()
-            stored_set, sent_set = _data_set_bytes(stored), _as_sent(_data_set_bytes(sent_bytes))
+            stored_set, sent_set = data_set_bytes(stored), _as_sent(data_set_bytes(sent_bytes))
             if stored_set != sent_set:
                 # dcmtk sends undefined-length sequences with explicit lengths; then the values must agree
                 assert b"\xff\xff\xff\xff" in sent_set, path.name
@@ -153,7 +135,7 @@ def test_association_cut_mid_object_leaves_nothing(tmp_path: Path) -> None:
             )
             time.sleep(0.5)  # the fragment reaches the ingest session before the cut
         # the server keeps serving after the cut
-        echo = _run(_tool("echoscu"), "-aec", "LIGHTBOX", "127.0.0.1", str(server.dicom_port))
+        echo = _run(require("echoscu"), "-aec", "LIGHTBOX", "127.0.0.1", str(server.dicom_port))
         assert echo.returncode == 0, echo.stdout + echo.stderr
         assert not any((data / "objects" / ".tmp").iterdir())  # the pending object is gone already
     archive = build_archive(load_settings(data_dir=data))

@@ -48,3 +48,17 @@ def storescp(folder: Path, ae_title: str = "STORESCP", max_pdu: int = 131072) ->
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def require(name: str) -> str:
+    """The tool's path for a test: in CI a missing dcmtk fails the test, elsewhere it skips it."""
+    import pytest
+
+    from tests.support.ci import IN_CI
+
+    try:
+        return tool(name)
+    except DcmtkMissing as exc:
+        if IN_CI:
+            pytest.fail(f"{exc}: required in CI")
+        pytest.skip(str(exc))

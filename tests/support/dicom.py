@@ -60,3 +60,12 @@ def to_part10(ds: Dataset, transfer_syntax: str = ExplicitVRLittleEndian) -> byt
 
 def part10(**attrs: Any) -> bytes:
     return to_part10(make_dataset(**attrs))
+
+
+def data_set_bytes(part10_bytes: bytes) -> bytes:
+    """The bytes after the File Meta Information (PS3.10 7.1: its group length says where it ends)."""
+    import struct
+
+    assert part10_bytes[128:132] == b"DICM" and part10_bytes[132:136] == b"\x02\x00\x00\x00"
+    (meta_length,) = struct.unpack_from("<I", part10_bytes, 140)
+    return part10_bytes[144 + meta_length :]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -19,15 +18,8 @@ def create_http_app(archive: Archive) -> FastAPI:
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
     async def health() -> JSONResponse:
-        checks: dict[str, Any] = {}
-        ok = True
-        for name, check in (("index", archive.index.check), ("storage", archive.blobs.check)):
-            try:
-                await asyncio.to_thread(check)
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"error: {exc}"
-                ok = False
+        checks = await asyncio.to_thread(archive.manage.health)
+        ok = all(result == "ok" for result in checks.values())
         body = {"status": "ok" if ok else "error", "version": __version__, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 

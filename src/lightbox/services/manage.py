@@ -64,6 +64,17 @@ class ManageService:
     def statistics(self) -> IndexStatistics:
         return self.index.statistics()
 
+    def health(self) -> dict[str, str]:
+        """Whether the index and the blob store answer: "ok", or the error, for each."""
+        checks: dict[str, str] = {}
+        for name, check in (("index", self.index.check), ("storage", self.blobs.check)):
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {exc}"
+        return checks
+
     # --- recovery and reindex --------------------------------------------------------------------------
     def recover(self) -> ReindexReport:
         """Index every durable object that a crash left unindexed; remove pending writes of dead processes.

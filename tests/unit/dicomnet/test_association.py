@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -22,10 +20,10 @@ from lightbox.dicomnet.association import (
     Rejection,
     serve_acceptor,
 )
+from tests.support.dcmtk import ENV, require
 
 VERIFICATION = "1.2.840.10008.1.1"
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 class EchoHandler(AcceptorHandler):
@@ -77,24 +75,14 @@ def acceptor() -> Iterator[int]:
     thread.join(10)
 
 
-def _dcmtk(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"dcmtk's {tool} is required in CI")
-        pytest.skip(f"dcmtk's {tool} is not installed")
-    return path
-
-
 def test_echoscu(acceptor: int) -> None:
-    echoscu = _dcmtk("echoscu")
-    env = {**os.environ, "TCP_NODELAY": "1"}
+    echoscu = require("echoscu")
     ok = subprocess.run(
         [echoscu, "-aec", "LIGHTBOX", "127.0.0.1", str(acceptor)],
         capture_output=True,
         text=True,
         timeout=30,
-        env=env,
+        env=ENV,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     refused = subprocess.run(
@@ -102,7 +90,7 @@ def test_echoscu(acceptor: int) -> None:
         capture_output=True,
         text=True,
         timeout=30,
-        env=env,
+        env=ENV,
     )
     assert refused.returncode != 0
     assert "Called AE Title Not Recognized" in refused.stdout + refused.stderr
