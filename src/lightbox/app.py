@@ -58,6 +58,7 @@ class Archive:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.ingest.close()
             self.index.close()
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,9 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, 
 from lightbox.domain import status
 from lightbox.domain.errors import DataSetMismatch, DuplicateRejected, InvalidObject, OutOfResources
 from lightbox.domain.levels import Level
-from lightbox.index.base import DuplicatePolicy, StoreOutcome
+from lightbox.formats import part10 as parser
+from lightbox.index.attributes import extract_rows
+from lightbox.index.base import DuplicatePolicy, NewInstance, StoreOutcome
 from lightbox.index.sql import SqlIndex
 from lightbox.services.events import EventBus, InstanceRejected, InstanceStored
 from lightbox.services.ingest import DatasetOnly, IngestService
@@ -154,8 +158,6 @@ def test_dataset_only_stream_gets_file_meta(index: SqlIndex, blob_store: FileSys
     from pydicom.filewriter import dcmwrite
 
     ds = make_dataset()
-    import io
-
     buf = io.BytesIO()
     dcmwrite(buf, ds, implicit_vr=False, little_endian=True)  # data set only, no preamble or meta
     info = DatasetOnly(ExplicitVRLittleEndian, CTImageStorage, str(ds.SOPInstanceUID), "MODALITY1")
@@ -250,3 +252,64 @@ def test_failing_index_leaves_no_object(tmp_path: Path, blob_store: FileSystemBl
     assert info.value.dicom_status == status.OUT_OF_RESOURCES
     assert list(blob_store.keys()) == [] and _nothing_pending(blob_store)
     index.close()
+
+
+def test_header_beyond_the_bytes_kept_in_memory(index: SqlIndex, blob_store: FileSystemBlobStore) -> None:
+    """A header longer than the copy kept in memory is read on from the pending blob."""
+    ds = make_dataset()
+    ds.ImageComments = "x" * 10_000
+    ds.add_new(0x00091010, "LO", "private")
+    ds.add_new(0x00091011, "OB", b"\x01" * 300_000)  # a large value before the pixel data
+    data = to_part10(ds)
+    result = _service(index, blob_store).ingest(
+        [data[i : i + 65536] for i in range(0, len(data), 65536)], "t"
+    )
+    assert result.outcome is StoreOutcome.STORED
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_failing_blob_commit_rolls_the_index_back(
+    index: SqlIndex, blob_store: FileSystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blob's fsync runs beside the index statements: when it fails, the index commits nothing."""
+    from lightbox.storage import filesystem
+    from lightbox.storage.base import BlobStoreError
+
+    def failing_fsync_dir(path: Path) -> None:
+        raise BlobStoreError(5, "I/O error")
+
+    monkeypatch.setattr(filesystem, "_fsync_dir", failing_fsync_dir)
+    with pytest.raises(OutOfResources):
+        _service(index, blob_store).ingest([part10()], "t")
+    assert index.statistics().instances == 0
+    assert list(blob_store.keys()) == [] and _nothing_pending(blob_store)
+
+
+def test_before_commit_runs_inside_the_transaction(index: SqlIndex, blob_store: FileSystemBlobStore) -> None:
+    """The index calls ``before_commit`` after its statements; raising there leaves no row."""
+    service = _service(index, blob_store)
+    first = service.ingest([part10()], "t")
+    calls: list[int] = []
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        calls.append(index.statistics().instances)  # another connection: the new row is not visible yet
+        raise Refused
+
+    header = parser.parse(io.BytesIO(part10()))
+    new = NewInstance(
+        extract_rows(header.dataset),
+        "2026/01/01/00/00000000000000000001-0000000000000001.dcm",
+        1,
+        "0" * 64,
+        header.transfer_syntax_uid,
+        datetime.now(UTC),
+        "t",
+    )
+    with pytest.raises(Refused):
+        index.store_instance(new, DuplicatePolicy.REPLACE, before_commit=refuse)
+    assert calls == [1]
+    assert index.statistics().instances == 1
+    assert index.find_instance(first.sop_instance_uid) is not None

@@ -1,7 +1,8 @@
 """The archive's SCP handler: C-ECHO, C-STORE on ingest, C-FIND on query (thin: no index, no blob paths).
 
-C-STORE data set fragments are written to an ingest session as they arrive; the C-STORE-RSP is sent after
-``finish()``, which returns only once the object is durable and indexed. Domain errors become DIMSE
+C-STORE data set fragments are written to an ingest session as they arrive (on a worker thread, behind the
+event loop); the C-STORE-RSP is sent after ``finish()``, which returns only once the object is durable and
+indexed. Domain errors become DIMSE
 statuses here, in one place.
 """
 
@@ -26,37 +27,16 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION_PREFERENCE,
 )
 from lightbox.domain.errors import LightboxError
-from lightbox.services.ingest import DatasetOnly, IngestService, IngestSession
+from lightbox.services.ingest import DatasetOnly, IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
 
 _QUERY_RETRIEVE = FIND_MODELS.keys() | GET_MODELS | MOVE_MODELS
-
-
-class _StoreSink:
-    """An ingest session behind the acceptor's data sink; remembers a failure to report it in the response."""
-
-    def __init__(self, session: IngestSession | None, error: LightboxError | None) -> None:
-        self.session = session
-        self.error = error
-
-    def write(self, fragment: memoryview) -> None:
-        if self.session is None:
-            return
-        try:
-            self.session.write(fragment)
-        except LightboxError as exc:
-            self.error = exc
-            self.session.abort()
-            self.session = None
-
-    def abort(self) -> None:
-        if self.session is not None:
-            self.session.abort()
 
 
 class ArchiveSCP(AcceptorHandler):
@@ -106,20 +86,17 @@ class ArchiveSCP(AcceptorHandler):
         return bytes(min(asked, ok) for asked, ok in zip(info, supported, strict=False))
 
     # --- messages --------------------------------------------------------------------------------------
-    def data_sink(self, association: Association, context_id: int, command: Any) -> _StoreSink | None:
+    def data_sink(self, association: Association, context_id: int, command: Any) -> WriteBehind | None:
         if dimse.command_field(command) != dimse.C_STORE_RQ:
             return None
-        transfer_syntax = association.contexts[context_id][1]
         info = DatasetOnly(
-            transfer_syntax,
+            association.contexts[context_id][1],
             str(command.get("AffectedSOPClassUID", "")),
             str(command.get("AffectedSOPInstanceUID", "")),
             association.calling_ae,
         )
-        try:
-            return _StoreSink(self.ingest.begin(f"dimse:{association.calling_ae}", dataset_only=info), None)
-        except LightboxError as exc:
-            return _StoreSink(None, exc)
+        source = f"dimse:{association.calling_ae}"
+        return WriteBehind(lambda: self.ingest.begin(source, dataset_only=info), self.executor)
 
     async def handle(self, association: Association, message: Message) -> None:
         field = dimse.command_field(message.command)
@@ -141,13 +118,10 @@ class ArchiveSCP(AcceptorHandler):
             raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
 
     async def _store(self, message: Message) -> tuple[int, str | None]:
-        sink = message.sink
-        assert isinstance(sink, _StoreSink)
-        if sink.session is None:
-            error = sink.error
-            return (error.dicom_status, error.message) if error else (status.PROCESSING_FAILURE, None)
+        writer = message.sink
+        assert isinstance(writer, WriteBehind)
         try:
-            await asyncio.get_running_loop().run_in_executor(self.executor, sink.session.finish)
+            await asyncio.get_running_loop().run_in_executor(self.executor, writer.finish)
         except LightboxError as exc:
             return exc.dicom_status, exc.message
         except Exception:

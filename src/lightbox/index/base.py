@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,10 +104,18 @@ class Index(abc.ABC):
     def find_instance(self, sop_instance_uid: str) -> InstanceLocation | None: ...
 
     @abc.abstractmethod
-    def store_instance(self, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
-        """Index a durable object in one transaction: patient, study, series, instance and counters.
+    def store_instance(
+        self,
+        new: NewInstance,
+        policy: DuplicatePolicy,
+        before_commit: Callable[[], object] | None = None,
+    ) -> StoreResult:
+        """Index an object in one transaction: patient, study, series, instance and counters.
 
-        Safe under concurrent stores of the same study. Raises ``DuplicateRejected`` under the REJECT policy.
+        ``before_commit`` runs inside the transaction, after its statements and before it commits; it
+        returns once the object is durable (its fsync may run meanwhile), and an exception from it rolls
+        the transaction back. Safe under concurrent stores of the same study. Raises ``DuplicateRejected``
+        under the REJECT policy.
         """
 
     @abc.abstractmethod

@@ -217,8 +217,19 @@ class SqlIndex(Index):
 
         return self.read(run)
 
-    def store_instance(self, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
-        return self.write(lambda conn: self._store(conn, new, policy))
+    def store_instance(
+        self,
+        new: NewInstance,
+        policy: DuplicatePolicy,
+        before_commit: Callable[[], object] | None = None,
+    ) -> StoreResult:
+        def run(conn: Connection) -> StoreResult:
+            result = self._store(conn, new, policy)
+            if before_commit is not None:
+                before_commit()
+            return result
+
+        return self.write(run)
 
     def _store(self, conn: Connection, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
         rows = new.rows

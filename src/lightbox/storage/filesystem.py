@@ -7,6 +7,8 @@ Keys are validated against ``keys.is_valid_key`` before they become paths, so no
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import os
@@ -26,6 +28,33 @@ _TMP_DIR = ".tmp"
 _STALE_PENDING_SECONDS = 3600.0
 # Pending files carry their writer's host and pid, so recovery removes only what a dead process left.
 _HOST = socket.gethostname()
+
+
+# Start writing pages to disk while the object is still arriving, so that the fsync at commit waits for
+# the last pages only (on this kind of disk it halves the commit). Linux's sync_file_range(2) starts the
+# write-out without waiting and without dropping the pages from the cache (posix_fadvise would drop them,
+# and a viewer often reads a study right after it arrives). Python's os module does not offer it.
+_WRITEBACK_EVERY = 128 * 1024
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> object | None:
+    try:
+        fn = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux: commit's fsync does all the work
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to begin writing the file's dirty pages; a hint: failure changes nothing."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # type: ignore[operator]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -48,6 +77,7 @@ class FileSystemWriter(BlobWriter):
         self._store = store
         self._hash = hashlib.sha256()
         self._size = 0
+        self._unsynced = 0
         self._done = False
         tmp_name = f"{_HOST}~{os.getpid()}~{key.rsplit('/', 1)[1]}.part"
         self._tmp_path = store.root / _TMP_DIR / tmp_name
@@ -59,8 +89,13 @@ class FileSystemWriter(BlobWriter):
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
         self._hash.update(chunk)
         self._size += len(chunk)
+        self._unsynced += len(chunk)
         try:
             self._file.write(chunk)
+            if self._unsynced >= _WRITEBACK_EVERY:
+                self._unsynced = 0
+                self._file.flush()
+                _start_writeback(self._file.fileno())
         except OSError as exc:
             self.abort()
             raise _wrap_os_error(exc) from exc

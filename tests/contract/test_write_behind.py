@@ -1,0 +1,125 @@
+"""Writing an ingest session behind the caller: order kept, failures reported at finish, memory bounded."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from lightbox.domain.errors import InvalidObject, OutOfResources
+from lightbox.index.base import StoreOutcome
+from lightbox.index.sql import SqlIndex
+from lightbox.services import write_behind
+from lightbox.services.events import EventBus
+from lightbox.services.ingest import IngestService, IngestSession
+from lightbox.services.write_behind import WriteBehind
+from lightbox.storage.filesystem import FileSystemBlobStore
+from tests.support.dicom import part10
+
+
+@pytest.fixture
+def service(index: SqlIndex, blob_store: FileSystemBlobStore) -> IngestService:
+    return IngestService(index, blob_store, EventBus())
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield pool
+
+
+def _image(side: int) -> bytes:
+    return part10(Rows=side, Columns=side, PixelData=bytes(range(256)) * (side * side * 2 // 256))
+
+
+def _fragments(data: bytes, size: int) -> list[memoryview]:
+    return [memoryview(data)[i : i + size] for i in range(0, len(data), size)]
+
+
+def _nothing_left(blobs: FileSystemBlobStore) -> bool:
+    return not any((blobs.root / ".tmp").iterdir()) and not list(blobs.keys())
+
+
+def test_many_small_fragments_arrive_in_order(service: IngestService, executor: ThreadPoolExecutor) -> None:
+    data = _image(256)  # about 130 kB: several batches
+    writer = WriteBehind(lambda: service.begin("t"), executor)
+    for fragment in _fragments(data, 1000):
+        writer.write(fragment)
+    result = executor.submit(writer.finish).result()
+    assert result.outcome is StoreOutcome.STORED
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_abort_leaves_nothing(
+    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor
+) -> None:
+    data = _image(256)
+    writer = WriteBehind(lambda: service.begin("t"), executor)
+    for fragment in _fragments(data, 16384)[:3]:
+        writer.write(fragment)
+    writer.abort()
+    executor.shutdown(wait=True)  # the drain task has stopped
+    assert _nothing_left(blob_store)
+
+
+def test_a_session_that_cannot_open_is_reported_at_finish(executor: ThreadPoolExecutor) -> None:
+    def refuse() -> IngestSession:
+        raise OutOfResources("cannot store now: no space left in the blob store")
+
+    writer = WriteBehind(refuse, executor)
+    writer.write(b"\x00" * 1000)
+    with pytest.raises(OutOfResources):
+        executor.submit(writer.finish).result()
+
+
+def test_a_bad_object_is_refused_at_finish(
+    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor
+) -> None:
+    writer = WriteBehind(lambda: service.begin("t"), executor)
+    writer.write(part10()[:500])  # cut short
+    with pytest.raises(InvalidObject):
+        executor.submit(writer.finish).result()
+    assert _nothing_left(blob_store)
+
+
+def test_memory_is_bounded_when_the_disk_is_slow(
+    service: IngestService, executor: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bound, ``write`` waits for the disk instead of queueing more."""
+    monkeypatch.setattr(write_behind, "_BATCH", 1000)
+    monkeypatch.setattr(write_behind, "_MAX_QUEUED", 4000)
+    gate = threading.Event()
+    most_queued = 0
+    data = _image(128)
+
+    def slow_session() -> IngestSession:
+        session = service.begin("t")
+        original = session.write
+
+        def write(chunk: bytes | bytearray | memoryview) -> None:
+            gate.wait()
+            original(chunk)
+
+        session.write = write  # type: ignore[method-assign]
+        return session
+
+    writer = WriteBehind(slow_session, executor)
+
+    def feed() -> None:
+        nonlocal most_queued
+        for fragment in _fragments(data, 1000):
+            writer.write(fragment)
+            most_queued = max(most_queued, writer._queued)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    feeder.join(timeout=0.5)
+    assert feeder.is_alive()  # blocked: the bound is reached and nothing drains
+    gate.set()
+    feeder.join(timeout=10)
+    assert not feeder.is_alive()
+    assert most_queued <= 4000 + 1000
+    assert executor.submit(writer.finish).result().sha256 == hashlib.sha256(data).hexdigest()
