@@ -92,6 +92,34 @@ class NetworkSettings(BaseModel):
         description="Largest PDU accepted (advertised to peers); bigger PDUs mean faster transfers.",
     )
     idle_timeout: float = Field(default=300.0, gt=0, description="Seconds without a PDU before an A-ABORT.")
+    max_async_operations: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Requests a peer may have outstanding at once when it negotiates an asynchronous "
+        "operations window (PS3.7 D.3.3.3); peers that do not negotiate one send one at a time.",
+    )
+    transfer_syntaxes: list[str] = Field(
+        default_factory=list,
+        description="Transfer syntax UIDs in order of preference: of those a peer offers for a presentation "
+        "context, the first listed here is accepted. Empty (the default): storage takes the sender's own "
+        "first choice (objects are kept as received), other services explicit, then implicit VR LE.",
+    )
+    calling_ae_check: Literal["any", "registered", "registered_host"] = Field(
+        default="any",
+        description="Which peers may open an association: any calling AE title; only AE titles in the remote "
+        "AE registry (lightbox ae add); or only those, from the host registered for them.",
+    )
+
+    @field_validator("transfer_syntaxes")
+    @classmethod
+    def _check_transfer_syntaxes(cls, value: list[str]) -> list[str]:
+        from pydicom.uid import UID_dictionary
+
+        for uid in value:
+            if UID_dictionary.get(uid, ("", ""))[1] != "Transfer Syntax":
+                raise ValueError(f"{uid!r} is not a transfer syntax UID")
+        return value
 
 
 class Settings(BaseSettings):

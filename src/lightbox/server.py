@@ -63,6 +63,7 @@ async def serve(archive: Archive) -> None:
         implementation_version_name=IMPLEMENTATION_VERSION_NAME,
         idle_timeout=settings.network.idle_timeout,
         max_associations=settings.network.max_associations,
+        max_async_operations=settings.network.max_async_operations,
     )
     scp = ArchiveSCP(
         settings.ae_title,
@@ -72,6 +73,8 @@ async def serve(archive: Archive) -> None:
         archive.manage,
         dicom_settings,
         executor,
+        transfer_syntaxes=settings.network.transfer_syntaxes,
+        calling_ae_check=settings.network.calling_ae_check,
     )
     dicom = await serve_acceptor(dicom_settings, lambda: scp, settings.host, settings.dicom_port)
     log.info(

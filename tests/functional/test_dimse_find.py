@@ -193,3 +193,36 @@ def test_extended_negotiation_fuzzy_names(server: RunningServer) -> None:
     assert agreed == b"\x01\x01\x01\x00"  # everything but timezone adjustment
     assert found == ["Doe^Anna"]
     assert names([])[0] == []  # exact matching without the negotiation
+
+
+FINDSCU_MATCHING = [
+    # (PS3.4 C.2.2.2 matching type, the query's keys, the studies it finds)
+    ("single value", ["PatientID=PID-A"], {"A"}),
+    ("universal", ["PatientID"], {"A", "B"}),
+    ("wildcard *", ["PatientName=Doe^A*"], {"A"}),
+    ("wildcard ?", ["PatientID=PID-?"], {"A", "B"}),
+    ("range", ["StudyDate=20240201-20240301"], {"B"}),
+    ("open range", ["StudyDate=-20240131"], {"A"}),
+    ("UID list", [f"StudyInstanceUID={STUDY_A}\\{STUDY_B}"], {"A", "B"}),
+    ("no match", ["PatientID=NOBODY"], set()),
+]
+
+
+@pytest.mark.parametrize(("kind", "keys", "expected"), FINDSCU_MATCHING, ids=[c[0] for c in FINDSCU_MATCHING])
+def test_findscu_matching_types(
+    server: RunningServer, kind: str, keys: list[str], expected: set[str]
+) -> None:
+    findscu = require("findscu")
+    args = [findscu, "-S", "-aec", "LIGHTBOX", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID"]
+    for key in keys:
+        if not key.startswith("StudyInstanceUID"):
+            args += ["-k", key]
+        else:
+            args[-1] = key
+    result = subprocess.run(
+        [*args, "127.0.0.1", str(server.dicom_port)], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    found = {name for name, uid in (("A", STUDY_A), ("B", STUDY_B)) if f"[{uid}]" in output}
+    assert found == expected, kind

@@ -29,9 +29,11 @@ SENT = [
     (SAMPLES / "MR_small_bigendian.dcm", "-xb"),
     (SAMPLES / "MR_small_RLE.dcm", "-xr"),
     (SAMPLES / "SC_rgb_jpeg_dcmtk.dcm", "-xy"),  # JPEG baseline
+    (SAMPLES / "JPEG-lossy.dcm", "-xx"),  # JPEG extended (12 bit)
     (MORE_SAMPLES / "JPEG-LL.dcm", "-xs"),  # JPEG lossless, first-order prediction
     (SAMPLES / "MR_small_jpeg_ls_lossless.dcm", "-xt"),
     (SAMPLES / "MR_small_jp2klossless.dcm", "-xv"),
+    (SAMPLES / "JPEG2000.dcm", "-xw"),
     (SAMPLES / "image_dfl.dcm", "-xd"),  # deflated explicit VR little endian
 ]
 
@@ -142,5 +144,65 @@ def test_association_cut_mid_object_leaves_nothing(tmp_path: Path) -> None:
     try:
         assert archive.manage.statistics().instances == 0
         assert list(archive.blobs.keys()) == []
+    finally:
+        archive.close()
+
+
+# Syntaxes storescu does not send from these files (it converts JPEG-LS near-lossless and has no HTJ2K):
+# pynetdicom sends them as they are. The video and HTJ2K objects carry stand-in frames: the archive keeps
+# the bytes and never decodes them on the way in.
+OTHER_SYNTAXES = [
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.100",  # MPEG-2 MP@ML
+    "1.2.840.10008.1.2.4.101",  # MPEG-2 MP@HL
+    "1.2.840.10008.1.2.4.102",  # MPEG-4 AVC/H.264 HP@4.1
+    "1.2.840.10008.1.2.4.103",  # MPEG-4 AVC/H.264 BD-compatible
+    "1.2.840.10008.1.2.4.107",  # HEVC/H.265 Main
+    "1.2.840.10008.1.2.4.108",  # HEVC/H.265 Main 10
+    "1.2.840.10008.1.2.4.201",  # HTJ2K lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+]
+
+
+def _encapsulated(transfer_syntax: str) -> pydicom.Dataset:
+    if transfer_syntax == "1.2.840.10008.1.2.4.81":
+        ds = pydicom.dcmread(SAMPLES / "JPEGLSNearLossless_16.dcm")
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    else:
+        from tests.support.dicom import make_dataset
+
+        ds = make_dataset(SOPClassUID="1.2.840.10008.5.1.4.1.1.77.1.4.1")  # Video Photographic Image
+        ds.NumberOfFrames = 2
+        ds.PixelData = pydicom.encaps.encapsulate([b"\x00\x00\x01\xb3" * 64, b"\x00\x00\x01\xb8" * 32])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.TransferSyntaxUID = transfer_syntax
+    return ds
+
+
+def test_store_video_htj2k_and_near_lossless_as_sent(tmp_path: Path) -> None:
+    from pynetdicom import AE
+
+    data = tmp_path / "data"
+    sent = [_encapsulated(ts) for ts in OTHER_SYNTAXES]
+    with running_server(data) as server:
+        ae = AE(ae_title="PYNETDICOM")
+        for ds in sent:
+            ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+        assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIGHTBOX")
+        assert assoc.is_established
+        for ds in sent:
+            assert assoc.send_c_store(ds).Status == 0, ds.file_meta.TransferSyntaxUID
+        assoc.release()
+    archive = build_archive(load_settings(data_dir=data))
+    try:
+        for ds in sent:
+            location = archive.retrieve.instance(str(ds.SOPInstanceUID))
+            assert location.transfer_syntax_uid == ds.file_meta.TransferSyntaxUID
+            with archive.retrieve.open(location) as f:
+                stored = pydicom.dcmread(f)
+            assert stored.PixelData == ds.PixelData  # the frames as sent, byte for byte
     finally:
         archive.close()

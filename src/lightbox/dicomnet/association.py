@@ -30,6 +30,9 @@ class AcceptorSettings:
     artim_timeout: float = 30.0  # PS3.8 9.1.5: waiting for the A-ASSOCIATE-RQ or the close after a release
     idle_timeout: float = 300.0  # no PDU for this long ends the association with an A-ABORT
     max_associations: int = 64  # more at once are refused: transient, local limit exceeded (PS3.8 9.3.4)
+    # Operations a peer may have outstanding at once when it negotiates an asynchronous operations window
+    # (PS3.7 D.3.3.3); a peer that does not negotiate one gets the default, one at a time.
+    max_async_operations: int = 16
 
 
 class _Slots:
@@ -72,8 +75,9 @@ class AcceptorHandler(Protocol):
     def data_sink(self, association: Association, context_id: int, command: Any) -> DataSink | None:
         """A sink for the data set that follows ``command``, or None to receive it as bytes in the message."""
 
-    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
-        """None to accept the association, or why it is rejected (AE titles, limits)."""
+    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        """None to accept the association, or why it is rejected (AE titles, limits). It may look things up
+        (a registry of peers): the association waits for it, other connections do not."""
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
         """The transfer syntax to accept for this abstract syntax, or None to refuse the context."""
@@ -100,6 +104,10 @@ class Association:
     peer_scp_classes: frozenset[str] = frozenset()
     # SOP Class Extended Negotiation as agreed: our reply's application information, by SOP class
     extended: Mapping[str, bytes] = field(default_factory=dict)
+    # The peer's user identity (PS3.7 D.3.3.7), as it came: checking it is the application's business
+    user_identity: pdu.UserIdentityRQ | None = None
+    # Operations the peer may invoke before it has the responses of earlier ones (PS3.7 D.3.3.3)
+    max_operations_invoked: int = 1
     _waiting: dict[int, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
     _next_message_id: int = field(default=1, repr=False)
 
@@ -174,6 +182,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._data_parts: dict[int, list[bytes]] = {}
         self._pending: dict[int, Message] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._window: asyncio.Semaphore | None = None
+        self._negotiating = False
         self.peer: tuple[str, int] = ("", 0)
 
     # --- transport events ------------------------------------------------------------------------------
@@ -237,9 +247,13 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 self._arm(self.settings.idle_timeout)
                 self._on_pdata(body)
             elif pdu_type == pdu.A_ASSOCIATE_RQ:
-                if self._association is not None:
+                if self._association is not None or self._negotiating:
                     raise pdu.PDUError("a second A-ASSOCIATE-RQ", pdu.ABORT_UNEXPECTED_PDU)
-                self._on_associate(pdu.decode(pdu_type, body))
+                self._negotiating = True
+                request = pdu.decode(pdu_type, body)
+                task = asyncio.get_running_loop().create_task(self._negotiate(request))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             elif pdu_type == pdu.A_RELEASE_RQ:
                 if self._association is None:
                     raise pdu.PDUError("A-RELEASE-RQ before the association", pdu.ABORT_UNEXPECTED_PDU)
@@ -258,8 +272,20 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         except dimse.DIMSEError as exc:
             self._abort(pdu.ABORT_INVALID_PDU_PARAMETER_VALUE, f"malformed command set: {exc}")
 
-    def _on_associate(self, request: Any) -> None:
-        rejection = self.handler.check(request, self.peer)
+    async def _negotiate(self, request: Any) -> None:
+        try:
+            rejection = await self.handler.check(request, self.peer)
+        except Exception:
+            log.exception("checking the association from %s failed", self.peer)
+            rejection = Rejection(pdu.RJ_TRANSIENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
+        if self._transport is None:  # the peer went away meanwhile
+            return
+        try:
+            self._on_associate(request, rejection)
+        except pdu.PDUError as exc:
+            self._abort(exc.reason, str(exc))
+
+    def _on_associate(self, request: Any, rejection: Rejection | None) -> None:
         if rejection is None and self._slots is not None:
             if self._slots.active >= self._slots.limit:
                 rejection = Rejection(
@@ -307,10 +333,12 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 reply = self.handler.extended_negotiation(item.sop_class_uid, item.info)
                 if reply is not None:
                     extended[item.sop_class_uid] = reply
+        window = self._async_window(request.user.async_ops)
         user = pdu.UserInformation(
             max_pdu_length=self.settings.max_pdu_length,
             implementation_class_uid=self.settings.implementation_class_uid,
             implementation_version_name=self.settings.implementation_version_name or None,
+            async_ops=window,
             role_selections=roles,
             extended_negotiations=tuple(pdu.ExtendedNegotiation(uid, info) for uid, info in extended.items()),
         )
@@ -330,8 +358,20 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             send_bytes=self._write,
             peer_scp_classes=frozenset(r.sop_class_uid for r in roles if r.scp_role),
             extended=extended,
+            user_identity=request.user.user_identity,
+            max_operations_invoked=window[1] if window else 1,
         )
         self._arm(self.settings.idle_timeout)
+
+    def _async_window(self, asked: tuple[int, int] | None) -> tuple[int, int] | None:
+        """PS3.7 D.3.3.3: our reply to an asynchronous operations window, or None when none was asked (then
+        one operation at a time). Each side states how many operations it invokes and how many it performs
+        at once: the peer's requests are bounded by what we perform (0 asks for no bound; ours applies).
+        We invoke one at a time (C-GET sub-operations go one by one)."""
+        if asked is None:
+            return None
+        invoked_by_peer, ours = asked[0], self.settings.max_async_operations
+        return (1, ours if invoked_by_peer == 0 else min(invoked_by_peer, ours))
 
     def _on_pdata(self, body: memoryview) -> None:
         assert self._association is not None
@@ -372,14 +412,25 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
 
     def _dispatch(self, message: Message) -> None:
         assert self._association is not None
+        if self._window is None:
+            self._window = asyncio.Semaphore(self._association.max_operations_invoked)
         task = asyncio.get_running_loop().create_task(self._serve(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, message: Message) -> None:
-        assert self._association is not None
+        assert self._association is not None and self._window is not None
+        # Requests beyond the negotiated window wait their turn, in order; a C-CANCEL is no operation of
+        # its own and must reach the operation it cancels at once.
+        window = self._window if dimse.command_field(message.command) != dimse.C_CANCEL_RQ else None
         try:
-            await self.handler.handle(self._association, message)
+            if window is not None:
+                await window.acquire()
+            try:
+                await self.handler.handle(self._association, message)
+            finally:
+                if window is not None:
+                    window.release()
         except (pdu.PDUError, dimse.DIMSEError) as exc:  # the peer's message was at fault, not the handler
             self._abort(getattr(exc, "reason", pdu.ABORT_UNEXPECTED_PDU_PARAMETER), str(exc))
         except Exception:
@@ -435,7 +486,7 @@ class AssociationRejected(ConnectionError):
 class _RequestorHandler:
     """A requestor only receives responses, routed to its waiting requests; a request from the peer aborts."""
 
-    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
@@ -525,9 +576,13 @@ async def associate(
     called_ae: str,
     contexts: Sequence[tuple[str, Sequence[str]]],
     timeout: float = 30.0,
+    async_operations: int | None = None,
 ) -> tuple[Association, RequestorProtocol]:
     """Open an association to ``called_ae`` at ``host:port`` proposing ``contexts`` (abstract syntax and
-    transfer syntaxes each); raises AssociationRejected or ConnectionError."""
+    transfer syntaxes each); raises AssociationRejected or ConnectionError.
+
+    ``async_operations`` asks for a window of that many outstanding requests (PS3.7 D.3.3.3); by default
+    none is asked for, as some peers mishandle the item."""
     if not 0 < len(contexts) <= 128:
         raise ValueError("an association proposes 1 to 128 presentation contexts (PS3.8 9.3.2.2)")
     request = pdu.AssociateRQ(
@@ -542,6 +597,7 @@ async def associate(
             max_pdu_length=settings.max_pdu_length,
             implementation_class_uid=settings.implementation_class_uid,
             implementation_version_name=settings.implementation_version_name or None,
+            async_ops=(async_operations, 1) if async_operations is not None else None,
         ),
     )
     loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION,
     VERIFICATION_PREFERENCE,
 )
-from lightbox.domain.errors import LightboxError
+from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.services.ingest import DatasetOnly, IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
@@ -49,28 +49,55 @@ class ArchiveSCP(AcceptorHandler):
         manage: ManageService,
         settings: AcceptorSettings,
         executor: Executor,
+        *,
+        transfer_syntaxes: Sequence[str] = (),
+        calling_ae_check: str = "any",
     ) -> None:
         self.ae_title = ae_title
         self.ingest = ingest
+        self.manage = manage
         self.executor = executor
+        self.preference = tuple(transfer_syntaxes)
+        self.calling_ae_check = calling_ae_check
         self.cancellations = Cancellations()  # a C-CANCEL-RQ reaches whichever request it names
         self.finder = FindSCP(ae_title, query, executor, self.cancellations)
         self.getter = GetSCP(retrieve, executor, self.cancellations)
         self.mover = MoveSCP(settings, retrieve, manage, executor, self.cancellations)
 
     # --- negotiation -----------------------------------------------------------------------------------
-    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         if request.called_ae != self.ae_title:
             return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
+        if self.calling_ae_check != "any" and not await self._known_peer(request.calling_ae, peer[0]):
+            log.warning("association from %s refused: calling AE %r not registered", peer, request.calling_ae)
+            return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLING_AE_NOT_RECOGNIZED)
         return None
+
+    async def _known_peer(self, calling_ae: str, address: str) -> bool:
+        """The calling AE title is in the registry (and, when so configured, calls from its host)."""
+        loop = asyncio.get_running_loop()
+        try:
+            ae = await loop.run_in_executor(self.executor, self.manage.get_remote_ae, calling_ae)
+        except NotFound:
+            return False
+        if self.calling_ae_check != "registered_host":
+            return True
+        try:
+            resolved = await loop.getaddrinfo(ae.host, None)
+        except OSError:
+            return False
+        return address in {info[4][0] for info in resolved}
 
     def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
         if abstract_syntax == VERIFICATION or abstract_syntax in _QUERY_RETRIEVE:
-            return next((ts for ts in VERIFICATION_PREFERENCE if ts in offered), None)
-        if abstract_syntax in STORAGE_SOP_CLASSES:
+            candidates = [ts for ts in VERIFICATION_PREFERENCE if ts in offered]
+        elif abstract_syntax in STORAGE_SOP_CLASSES:
             # Stored as received: any transfer syntax the standard defines, in the sender's order.
-            return next((ts for ts in offered if ts in TRANSFER_SYNTAXES), None)
-        return None
+            candidates = [ts for ts in offered if ts in TRANSFER_SYNTAXES]
+        else:
+            return None
+        preferred = next((ts for ts in self.preference if ts in candidates), None)
+        return preferred or next(iter(candidates), None)
 
     def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
         """PS3.4 C.5.1.1 / C.5.2.1 / C.5.3.1: each byte a feature the requestor asks for (1) or not (0)."""

@@ -27,7 +27,7 @@ EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 
 
 class EchoHandler(AcceptorHandler):
-    def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         if request.called_ae != "LIGHTBOX":
             return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
         return None
@@ -135,3 +135,97 @@ def test_garbage_gets_an_abort_and_the_server_keeps_serving(acceptor: int, garba
             reply = s.recv(64)
             assert reply[:1] == bytes([pdu.A_ABORT])
     test_pynetdicom_echo_many_times_on_one_association(acceptor)
+
+
+class SlowEchoHandler(EchoHandler):
+    """Answers each C-ECHO after a pause, counting how many it serves at once; keeps the user identity."""
+
+    running = 0
+    most_at_once = 0
+    identities: list[pdu.UserIdentityRQ | None] = []
+
+    async def handle(self, association: Association, message: Message) -> None:
+        cls = SlowEchoHandler
+        cls.identities.append(association.user_identity)
+        cls.running += 1
+        cls.most_at_once = max(cls.most_at_once, cls.running)
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            cls.running -= 1
+        await super().handle(association, message)
+
+
+def _run_acceptor_and(client: Any) -> Any:
+    """Serve SlowEchoHandler (a window of 3 at most) and run ``client(port)`` in the same event loop."""
+
+    async def main() -> Any:
+        SlowEchoHandler.running = SlowEchoHandler.most_at_once = 0
+        SlowEchoHandler.identities = []
+        settings = AcceptorSettings("LIGHTBOX", artim_timeout=5, idle_timeout=10, max_async_operations=3)
+        server = await serve_acceptor(settings, SlowEchoHandler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await client(port)
+        finally:
+            server.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("asked", "expected_at_once"), [(None, 1), (8, 3), (0, 3), (2, 2)])
+def test_requests_beyond_the_async_window_wait(asked: int | None, expected_at_once: int) -> None:
+    """PS3.7 D.3.3.3: without a window, one request at a time; with one, at most what both agreed."""
+    from lightbox.dicomnet.association import associate
+
+    async def client(port: int) -> list[int]:
+        association, link = await associate(
+            "127.0.0.1",
+            port,
+            AcceptorSettings("REQUESTOR"),
+            "LIGHTBOX",
+            [(VERIFICATION, [EXPLICIT_LE])],
+            async_operations=asked,
+        )
+        context_id = next(iter(association.contexts))
+        requests = [
+            association.request(context_id, dimse.c_echo_rq(association.new_message_id())) for _ in range(6)
+        ]
+        responses = await asyncio.gather(*requests)
+        await link.release()
+        return [int(r["Status"]) for r in responses]
+
+    assert _run_acceptor_and(client) == [0] * 6
+    assert SlowEchoHandler.most_at_once == expected_at_once
+
+
+def test_async_window_reply_and_user_identity_with_pynetdicom() -> None:
+    from pynetdicom import AE
+    from pynetdicom.pdu_primitives import AsynchronousOperationsWindowNegotiation, UserIdentityNegotiation
+
+    async def client(port: int) -> tuple[Any, int]:
+        def run() -> tuple[Any, int]:
+            window = AsynchronousOperationsWindowNegotiation()
+            window.maximum_number_operations_invoked = 5
+            window.maximum_number_operations_performed = 5
+            identity = UserIdentityNegotiation()
+            identity.user_identity_type = 2
+            identity.primary_field = b"radiologist"
+            identity.secondary_field = b"secret"
+            ae = AE(ae_title="PYNETDICOM")
+            ae.add_requested_context(VERIFICATION)
+            assoc = ae.associate("127.0.0.1", port, ae_title="LIGHTBOX", ext_neg=[window, identity])
+            assert assoc.is_established
+            reply = assoc.acceptor.asynchronous_operations
+            status_code = int(assoc.send_c_echo().Status)
+            assoc.release()
+            return reply, status_code
+
+        return await asyncio.to_thread(run)
+
+    reply, status_code = _run_acceptor_and(client)
+    assert status_code == 0
+    assert tuple(reply) == (1, 3)  # we invoke one at a time; we perform up to our bound of 3
+    identity = SlowEchoHandler.identities[0]
+    assert identity is not None and identity.type == 2
+    assert identity.primary == b"radiologist" and identity.secondary == b"secret"
