@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
-from lightbox.domain.errors import InvalidObject, OutOfResources
+from lightbox.domain.errors import DataSetMismatch, InvalidObject, OutOfResources
 from lightbox.index.base import StoreOutcome
 from lightbox.index.sql import SqlIndex
 from lightbox.services import write_behind
 from lightbox.services.events import EventBus
-from lightbox.services.ingest import IngestService, IngestSession
+from lightbox.services.ingest import (
+    DatasetOnly,
+    EarlyHeader,
+    IngestService,
+    IngestSession,
+    read_early_header,
+)
 from lightbox.services.write_behind import WriteBehind
 from lightbox.storage.filesystem import FileSystemBlobStore
-from tests.support.dicom import part10
+from tests.support.dicom import data_set_bytes, part10
 
 
 @pytest.fixture
@@ -123,3 +132,62 @@ def test_memory_is_bounded_when_the_disk_is_slow(
     assert not feeder.is_alive()
     assert most_queued <= 4000 + 1000
     assert executor.submit(writer.finish).result().sha256 == hashlib.sha256(data).hexdigest()
+
+
+def _dimse_stream(side: int) -> tuple[bytes, DatasetOnly, bytes]:
+    """A C-STORE's bare data set, what ``begin`` is told of it, and the Part 10 object it makes."""
+    data = _image(side)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    info = DatasetOnly(ExplicitVRLittleEndian, str(ds.SOPClassUID), str(ds.SOPInstanceUID), "MODALITY")
+    return data_set_bytes(data), info, data
+
+
+def test_header_read_early_from_the_first_bytes(service: IngestService, executor: ThreadPoolExecutor) -> None:
+    """An object larger than the head: its header is read while the rest arrives, and that is what is
+    indexed."""
+    data_set, info, _ = _dimse_stream(400)  # about 320 kB
+    seen: list[EarlyHeader | None] = []
+
+    def early(head: bytes) -> EarlyHeader | None:
+        seen.append(read_early_header(head, info))
+        return seen[-1]
+
+    writer = WriteBehind(lambda: service.begin("dimse:MODALITY", dataset_only=info), executor, early)
+    for fragment in _fragments(data_set, 16384):
+        writer.write(fragment)
+    result = executor.submit(writer.finish).result()
+    assert len(seen) == 1 and seen[0] is not None
+    assert result.outcome is StoreOutcome.STORED and result.sop_instance_uid == info.sop_instance_uid
+    location = service.index.find_instance(info.sop_instance_uid)
+    assert location is not None and location.size == result.size
+
+
+def test_early_header_does_not_excuse_a_cut_object(
+    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor
+) -> None:
+    data_set, info, _ = _dimse_stream(400)
+    writer = WriteBehind(
+        lambda: service.begin("t", dataset_only=info), executor, lambda head: read_early_header(head, info)
+    )
+    for fragment in _fragments(data_set[:-1000], 16384):  # the pixel data ends early
+        writer.write(fragment)
+    with pytest.raises(InvalidObject):
+        executor.submit(writer.finish).result()
+    assert _nothing_left(blob_store)
+
+
+def test_early_header_still_checked_against_the_command(
+    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor
+) -> None:
+    data_set, info, _ = _dimse_stream(400)
+    announced = DatasetOnly(info.transfer_syntax_uid, MRImageStorage, info.sop_instance_uid)
+    writer = WriteBehind(
+        lambda: service.begin("t", dataset_only=announced),
+        executor,
+        lambda head: read_early_header(head, announced),
+    )
+    for fragment in _fragments(data_set, 16384):
+        writer.write(fragment)
+    with pytest.raises(DataSetMismatch):
+        executor.submit(writer.finish).result()
+    assert _nothing_left(blob_store)

@@ -113,3 +113,34 @@ def test_meta_and_big_endian_and_implicit() -> None:
 def test_not_part10() -> None:
     with pytest.raises(part10.NotHandled):
         part10.parse(io.BytesIO(b"not dicom" * 100))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[os.path.basename(p) for p in SAMPLES])
+def test_stop_at_pixel_data_then_check_rest_agrees_with_one_pass(path: str) -> None:
+    """The header parsed while the rest is still arriving, and the rest checked at the end, decide as one
+    pass over the whole object does."""
+    data = Path(path).read_bytes()
+    try:
+        whole: part10.Header | Exception = part10.parse(io.BytesIO(data))
+    except (part10.NotHandled, part10.Truncated) as exc:
+        whole = exc
+    try:
+        head = part10.parse(io.BytesIO(data), stop_at_pixel_data=True)
+        if head.pixel_data_offset is not None:
+            part10.check_rest(io.BytesIO(data), head)
+    except (part10.NotHandled, part10.Truncated) as exc:
+        assert type(exc) is type(whole), os.path.basename(path)
+        return
+    assert isinstance(whole, part10.Header), os.path.basename(path)
+    assert head.dataset == whole.dataset and head.has_pixel_data == whole.has_pixel_data
+
+
+def test_check_rest_catches_a_cut_in_the_pixel_data() -> None:
+    data = Path(os.path.dirname(pydicom.data.__file__), "test_files", "CT_small.dcm").read_bytes()
+    offset = part10.parse(io.BytesIO(data), stop_at_pixel_data=True).pixel_data_offset
+    assert offset is not None
+    head = part10.parse(io.BytesIO(data[: offset + 16]), stop_at_pixel_data=True)  # what arrived so far
+    assert head.pixel_data_offset == offset and head.has_pixel_data
+    part10.check_rest(io.BytesIO(data), head)
+    with pytest.raises(part10.Truncated):
+        part10.check_rest(io.BytesIO(data[:-1]), head)

@@ -27,7 +27,7 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION_PREFERENCE,
 )
 from lightbox.domain.errors import LightboxError, NotFound
-from lightbox.services.ingest import DatasetOnly, IngestService
+from lightbox.services.ingest import DatasetOnly, IngestService, read_early_header
 from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
@@ -123,7 +123,11 @@ class ArchiveSCP(AcceptorHandler):
             association.calling_ae,
         )
         source = f"dimse:{association.calling_ae}"
-        return WriteBehind(lambda: self.ingest.begin(source, dataset_only=info), self.executor)
+        return WriteBehind(
+            lambda: self.ingest.begin(source, dataset_only=info),
+            self.executor,
+            lambda head: read_early_header(head, info),
+        )
 
     async def handle(self, association: Association, message: Message) -> None:
         field = dimse.command_field(message.command)

@@ -52,6 +52,11 @@ class Header:
     dataset: JsonDataset
     transfer_syntax_uid: str
     has_pixel_data: bool
+    # Where a parse told to stop at the pixel data stopped (the pixel data element's first byte), and the
+    # encoding to go on with: ``check_rest`` walks from there to the end.
+    pixel_data_offset: int | None = None
+    explicit_vr: bool = True
+    little_endian: bool = True
 
 
 class _Reader:
@@ -84,8 +89,9 @@ class _Reader:
         self.pos += n
 
 
-def parse(f: BinaryIO, bulk_threshold: int = 1024) -> Header:
-    """Parse and check a whole Part 10 object from ``f``."""
+def parse(f: BinaryIO, bulk_threshold: int = 1024, *, stop_at_pixel_data: bool = False) -> Header:
+    """Parse and check a whole Part 10 object from ``f``; or, with ``stop_at_pixel_data``, only up to its
+    pixel data (the header, while the rest is still arriving: ``check_rest`` checks the rest later)."""
     r = _Reader(f)
     if r.end < 132 or r.take(132)[128:] != b"DICM":
         raise NotHandled("no Part 10 preamble")
@@ -99,8 +105,29 @@ def parse(f: BinaryIO, bulk_threshold: int = 1024) -> Header:
         explicit = r.take(6)[4:6] in _ALL_VRS  # the bytes decide, as in pydicom: some writers contradict
         r.pos -= 6  # their transfer syntax
     parser = _Parser(r, explicit=explicit, little=little, threshold=bulk_threshold)
+    parser.stop_at_pixel_data = stop_at_pixel_data
     dataset = parser.dataset()
-    return Header(meta, dataset, ts, parser.pixel_data_seen)
+    return Header(
+        meta,
+        dataset,
+        ts,
+        parser.pixel_data_seen,
+        parser.pixel_data_offset,
+        explicit_vr=explicit,
+        little_endian=little,
+    )
+
+
+def check_rest(f: BinaryIO, header: Header) -> None:
+    """Walk the framing from where ``parse(..., stop_at_pixel_data=True)`` stopped to the end of ``f``:
+    raises ``Truncated`` or ``NotHandled`` as ``parse`` would have."""
+    if header.pixel_data_offset is None:
+        raise ValueError("the header was parsed to the end already")
+    r = _Reader(f)
+    r.pos = header.pixel_data_offset
+    parser = _Parser(r, explicit=header.explicit_vr, little=header.little_endian, threshold=1 << 30)
+    parser.pixel_data_seen = True  # nothing past here is decoded: only the framing is followed
+    parser.dataset()
 
 
 def _text(doc: JsonDataset, tag: str) -> str:
@@ -118,6 +145,8 @@ class _Parser:
         self.threshold = threshold
         self.signed = False
         self.pixel_data_seen = False
+        self.stop_at_pixel_data = False
+        self.pixel_data_offset: int | None = None
 
     def _head(self) -> tuple[int, str, int]:
         """Tag, VR and length of the next element (items and delimiters have VR '')."""
@@ -157,12 +186,17 @@ class _Parser:
                 r.pos -= 2
                 if group != b"\x02\x00":  # File Meta Information is group 0002, explicit VR LE
                     return out
+            start = r.pos
             tag, vr, length = self._head()
             if tag == _ITEM_END and in_item:
                 return out
             if vr == "":
                 raise NotHandled(f"unexpected item or delimiter at byte {r.pos - 8}")
             if top and tag in _PIXEL_TAGS:
+                if self.stop_at_pixel_data and not self.pixel_data_seen:
+                    self.pixel_data_seen = True
+                    self.pixel_data_offset = start
+                    return out
                 self.pixel_data_seen = True
             # After the pixel data (trailing padding, signatures) only the framing is checked, as the
             # header ends at the pixel data.

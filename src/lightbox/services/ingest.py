@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import struct
 from collections.abc import Callable, Iterable
@@ -31,7 +32,7 @@ from lightbox.formats import part10
 from lightbox.formats.dicom_json import JsonDataset, dataset_to_json
 from lightbox.formats.file_meta import encode_file_meta
 from lightbox.formats.part10_check import check_complete
-from lightbox.index.attributes import BULK_THRESHOLD, extract_rows, json_text
+from lightbox.index.attributes import BULK_THRESHOLD, InstanceRows, extract_rows, json_text
 from lightbox.index.base import DuplicatePolicy, Index, NewInstance, StoreOutcome
 from lightbox.services.events import EventBus, InstanceRejected, InstanceReplaced, InstanceStored
 from lightbox.storage import keys
@@ -101,13 +102,20 @@ class IngestSession:
             self._closed = True
             self._writer.abort()
 
-    def finish(self) -> IngestResult:
+    def finish(self, header: EarlyHeader | None = None) -> IngestResult:
+        """Make the object durable and indexed. ``header`` is the header already read from the object's
+        first bytes (``read_early_header``) while the rest was arriving; then only the rest is checked."""
         if self._closed:
             raise RuntimeError("ingest session already finished")
         self._closed = True
         try:
             return self._service._complete(
-                self._writer, bytes(self._head), self._source, self._expected_class, self._expected_instance
+                self._writer,
+                bytes(self._head),
+                self._source,
+                self._expected_class,
+                self._expected_instance,
+                header,
             )
         except LightboxError as exc:
             self._service._rejected(self._source, exc)
@@ -157,12 +165,7 @@ class IngestService:
             raise OutOfResources(f"cannot store now: {exc.strerror or exc}") from exc
         session = IngestSession(self, writer, source, expected_sop_class_uid, expected_sop_instance_uid)
         if dataset_only is not None:
-            info = dataset_only
-            session.write(
-                encode_file_meta(
-                    info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax_uid, info.source_ae_title
-                )
-            )
+            session.write(_file_meta(dataset_only))
             session._expected_class = session._expected_class or dataset_only.sop_class_uid
             session._expected_instance = session._expected_instance or dataset_only.sop_instance_uid
         return session
@@ -203,13 +206,25 @@ class IngestService:
         source: str,
         expected_class: str | None,
         expected_instance: str | None,
+        early: EarlyHeader | None = None,
     ) -> IngestResult:
         if writer.size == 0:
             raise InvalidObject("empty object")
         with _HeadFirst(head, writer.size, writer.open_written) as f:
-            doc, ts, media_instance_uid = _parse(cast(BinaryIO, f))  # it has what the parsers use
+            if early is not None and not _rest_complete(cast(BinaryIO, f), early):
+                early = None  # the full parse says what is wrong, in its words
+            if early is None:
+                doc, ts, media_instance_uid = _parse(cast(BinaryIO, f))  # it has what the parsers use
+                rows = None
+            else:
+                doc, ts, media_instance_uid = (
+                    early.dataset,
+                    early.transfer_syntax_uid,
+                    early.media_instance_uid,
+                )
+                rows = early.rows
         uids = _validate(doc, media_instance_uid, expected_class, expected_instance)
-        rows = extract_rows(doc)
+        rows = rows or extract_rows(doc)
         # No separate look-up for an identical object stored already: the index transaction reads that
         # row anyway, and a look-up of its own cost a fifth of the ingest CPU. A re-sent object is made
         # durable, found identical, and deleted.
@@ -273,6 +288,55 @@ class IngestService:
     def _rejected(self, source: str, exc: LightboxError) -> None:
         log.warning("rejected object from %s: %s (status 0x%04X)", source, exc.message, exc.dicom_status)
         self.events.publish(InstanceRejected(source, exc.message, exc.dicom_status))
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyHeader:
+    """An object's header, read from its first bytes while the rest is still arriving."""
+
+    header: part10.Header
+    media_instance_uid: str
+    rows: InstanceRows
+
+    @property
+    def dataset(self) -> JsonDataset:
+        return self.header.dataset
+
+    @property
+    def transfer_syntax_uid(self) -> str:
+        return self.header.transfer_syntax_uid
+
+
+def read_early_header(head: bytes, dataset_only: DatasetOnly | None = None) -> EarlyHeader | None:
+    """The header of an object from its first bytes (up to its pixel data), with its index rows; None when
+    the header is not all in ``head`` or needs the general path (``finish`` then parses the whole object).
+    The CPU this takes can then overlap the reception of the pixel data. ``dataset_only``: ``head`` is the
+    start of a bare data set, as ``begin`` was told."""
+    if dataset_only is not None:
+        head = _file_meta(dataset_only) + head
+    try:
+        header = part10.parse(io.BytesIO(head), BULK_THRESHOLD, stop_at_pixel_data=True)
+        if header.pixel_data_offset is None:
+            return None  # no pixel data within these bytes: only the whole object tells where it ends
+        return EarlyHeader(
+            header, json_text(header.meta, "MediaStorageSOPInstanceUID"), extract_rows(header.dataset)
+        )
+    except Exception:  # whatever it is, the whole-object path meets it again and reports it properly
+        return None
+
+
+def _rest_complete(f: BinaryIO, early: EarlyHeader) -> bool:
+    try:
+        part10.check_rest(f, early.header)
+    except (part10.NotHandled, part10.Truncated, struct.error):
+        return False
+    return True
+
+
+def _file_meta(info: DatasetOnly) -> bytes:
+    return encode_file_meta(
+        info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax_uid, info.source_ae_title
+    )
 
 
 def _committed(commit: Future[BlobInfo]) -> BlobInfo:

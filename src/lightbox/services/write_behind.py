@@ -3,9 +3,13 @@
 The event loop that receives a C-STORE must not open the pending blob, hash and write each fragment itself:
 those calls release the GIL, so on a worker thread they overlap the reception of the next fragments
 instead of delaying it. The session is opened on the worker as the first fragment arrives; later fragments
-are batched (one hand-over per ``_BATCH`` bytes) and written by one drain task at a time, so they reach the
-session in order. Memory stays bounded: past ``_MAX_QUEUED`` bytes waiting, ``write`` waits for the disk,
-which slows the sender down as TCP flow control would.
+are batched (one hand-over per ``_BATCH`` bytes) and written in order by whichever thread drains the queue.
+Once the first ``_HEAD`` bytes are in, the header is read from them on another worker, while the pixel
+data is still arriving. Memory stays bounded: past ``_MAX_QUEUED`` bytes waiting, ``write`` waits for the
+disk, which slows the sender down as TCP flow control would.
+
+``finish`` never waits for a job still queued in the executor (that could deadlock a full pool): it
+drains what is left itself, and does without an early header that has not started.
 """
 
 from __future__ import annotations
@@ -13,51 +17,59 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 
 from lightbox.domain.errors import LightboxError
-from lightbox.services.ingest import IngestResult, IngestSession
+from lightbox.services.ingest import EarlyHeader, IngestResult, IngestSession, read_early_header
 
 _BATCH = 64 * 1024
+_HEAD = 128 * 1024
 _MAX_QUEUED = 8 * 1024 * 1024
 
 
 class WriteBehind:
     """An ingest session fed from one thread (the event loop) and opened and written on ``executor``.
 
-    ``finish`` must run on the executor too (it waits for the writes). Whatever failed on the way (opening
-    the session, a write) is raised by ``finish``, as the session itself would have.
+    ``finish`` runs on the executor too. Whatever failed on the way (opening the session, a write) is raised
+    by ``finish``, as the session itself would have.
     """
 
-    def __init__(self, open_session: Callable[[], IngestSession], executor: Executor) -> None:
+    def __init__(
+        self,
+        open_session: Callable[[], IngestSession],
+        executor: Executor,
+        early_header: Callable[[bytes], EarlyHeader | None] = read_early_header,
+    ) -> None:
         self._open_session = open_session
+        self._read_early_header = early_header
         self._session: IngestSession | None = None
         self._executor = executor
         self._batch: list[bytes] = []
         self._batch_size = 0
-        self._handed_over = False
+        self._head: list[bytes] | None = []  # the first bytes, until the early header is asked for
+        self._head_size = 0
+        self._early: Future[EarlyHeader | None] | None = None
         self._queue: deque[list[bytes]] = deque()
         self._queued = 0
         self._cond = threading.Condition()
-        self._draining = False
+        self._draining = False  # a thread is writing from the queue
         self._error: BaseException | None = None
 
+    # --- the event loop's side ---------------------------------------------------------------------------
     def write(self, fragment: bytes | bytearray | memoryview) -> None:
-        self._batch.append(bytes(fragment))  # the caller's buffer is reused for the next fragment
-        self._batch_size += len(fragment)
-        if self._batch_size >= _BATCH or not self._handed_over:
+        chunk = bytes(fragment)  # the caller's buffer is reused for the next fragment
+        first = not self._head_size
+        self._batch.append(chunk)
+        self._batch_size += len(chunk)
+        if self._head is not None:
+            self._head.append(chunk)
+            self._head_size += len(chunk)
+            if self._head_size >= _HEAD:
+                self._early = self._executor.submit(self._read_early_header, b"".join(self._head))
+                self._head = None
+        if self._batch_size >= _BATCH or first:
             self._hand_over()  # the first fragment at once: the blob is created while the rest arrives
-
-    def finish(self) -> IngestResult:
-        self._hand_over()
-        with self._cond:
-            self._cond.wait_for(lambda: not self._draining)
-            error = self._error
-        if error is not None:
-            if self._session is not None:
-                self._session.abort()
-            raise error
-        return self._opened().finish()
+            self._schedule_drain()
 
     def abort(self) -> None:
         with self._cond:
@@ -66,7 +78,25 @@ class WriteBehind:
             draining = self._draining
         self._batch = []
         if not draining and self._session is not None:
-            self._session.abort()  # else the drain task sees the error and aborts the session as it stops
+            self._session.abort()  # else the draining thread sees the error and aborts the session
+
+    # --- the executor's side -----------------------------------------------------------------------------
+    def finish(self) -> IngestResult:
+        self._hand_over()
+        self._drain()
+        with self._cond:
+            self._cond.wait_for(lambda: not self._draining)  # another thread's drain, running
+            error = self._error
+        if error is not None:
+            if self._session is not None:
+                self._session.abort()
+            raise error
+        return self._opened().finish(self._early_header())
+
+    def _early_header(self) -> EarlyHeader | None:
+        if self._early is None or self._early.cancel():  # not started: the session parses it all itself
+            return None
+        return self._early.result()
 
     def _opened(self) -> IngestSession:
         if self._session is None:
@@ -77,20 +107,30 @@ class WriteBehind:
         if not self._batch:
             return
         batch, size = self._batch, self._batch_size
-        self._batch, self._batch_size, self._handed_over = [], 0, True
+        self._batch, self._batch_size = [], 0
         with self._cond:
             self._cond.wait_for(lambda: self._queued < _MAX_QUEUED)
             self._queue.append(batch)
             self._queued += size
+
+    def _schedule_drain(self) -> None:
+        with self._cond:
             if self._draining:
                 return
-            self._draining = True
         self._executor.submit(self._drain)
 
     def _drain(self) -> None:
-        while True:
+        """Write what is queued, unless another thread is at it (it takes what is queued meanwhile)."""
+        with self._cond:
+            if self._draining:
+                return
+            self._draining = True
+        aborted = False
+        while not aborted:
             with self._cond:
                 if not self._queue or self._error is not None:
+                    # Stop and say so in one step: a batch queued or an abort from now on finds no drain
+                    # running, and is then written, or aborted, by whoever comes next.
                     aborted = self._error is not None
                     self._draining = False
                     self._cond.notify_all()
