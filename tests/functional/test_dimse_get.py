@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pydicom.filereader import read_dataset
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    generate_uid,
+)
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
@@ -36,7 +45,10 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
         yield server, objects
 
 
-def _get(server: RunningServer, identifier: Dataset, syntaxes: list[str]) -> tuple[dict[str, bytes], Dataset]:
+def _get(
+    server: RunningServer, identifier: Dataset, syntaxes: list[str]
+) -> tuple[dict[str, bytes], Dataset, Dataset | None]:
+    """The data sets received, the final C-GET-RSP's status and its identifier (failed UIDs)."""
     received: dict[str, bytes] = {}
 
     def on_store(event: evt.Event) -> int:
@@ -55,11 +67,10 @@ def _get(server: RunningServer, identifier: Dataset, syntaxes: list[str]) -> tup
         evt_handlers=[(evt.EVT_C_STORE, on_store)],
     )
     assert assoc.is_established
-    final = Dataset()
-    for status, _ in assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet):
-        final = status
+    responses = list(assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
     assoc.release()
-    return received, final
+    final, failed = responses[-1]
+    return received, final, failed
 
 
 def test_get_study_series_instance_byte_identical(stored: tuple[RunningServer, dict[str, bytes]]) -> None:
@@ -67,31 +78,46 @@ def test_get_study_series_instance_byte_identical(stored: tuple[RunningServer, d
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final = _get(server, ds, [ExplicitVRLittleEndian])
+    received, final, _ = _get(server, ds, [ExplicitVRLittleEndian])
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
     assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}
     ds.QueryRetrieveLevel = "SERIES"
     ds.SeriesInstanceUID = SERIES_2
-    received, final = _get(server, ds, [ExplicitVRLittleEndian])
+    received, final, _ = _get(server, ds, [ExplicitVRLittleEndian])
     assert final.Status == 0 and len(received) == 2
     one = next(iter(objects))  # the first object stored, in SERIES_1
     ds.QueryRetrieveLevel = "IMAGE"
     ds.SeriesInstanceUID = SERIES_1
     ds.SOPInstanceUID = one
-    received, _ = _get(server, ds, [ExplicitVRLittleEndian])
+    received, _, _ = _get(server, ds, [ExplicitVRLittleEndian])
     assert list(received) == [one]
+
+
+def test_implicit_only_peer_gets_objects_converted(stored: tuple[RunningServer, dict[str, bytes]]) -> None:
+    server, objects = stored
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = STUDY
+    received, final, _ = _get(server, ds, [ImplicitVRLittleEndian])  # stored explicit: converted
+    assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
+    assert set(received) == set(objects)
+    for uid, data in received.items():
+        original = dcmread(BytesIO(objects[uid]))
+        assert data != data_set_bytes(objects[uid])  # re-encoded, not sent as stored
+        assert read_dataset(BytesIO(data), True, True) == original
 
 
 def test_no_acceptable_context_is_a_failed_sub_operation(
     stored: tuple[RunningServer, dict[str, bytes]],
 ) -> None:
-    server, _ = stored
+    server, objects = stored
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final = _get(server, ds, [ImplicitVRLittleEndian])  # stored explicit; no conversion yet
+    received, final, failed = _get(server, ds, [JPEGBaseline8Bit])  # converted to uncompressed only
     assert received == {}
     assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 5
+    assert failed is not None and set(failed.FailedSOPInstanceUIDList) == set(objects)
 
 
 def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) -> None:

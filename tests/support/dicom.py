@@ -62,6 +62,28 @@ def part10(**attrs: Any) -> bytes:
     return to_part10(make_dataset(**attrs))
 
 
+def video_part10(**attrs: Any) -> bytes:
+    """An MPEG-4 video object with a stand-in stream: no decoder will take it apart."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import MPEG4HP41, VideoPhotographicImageStorage
+
+    ds = make_dataset(
+        SOPClassUID=VideoPhotographicImageStorage,
+        Rows=16,
+        Columns=16,
+        BitsAllocated=8,
+        BitsStored=8,
+        HighBit=7,
+        SamplesPerPixel=3,
+        PlanarConfiguration=0,
+        PhotometricInterpretation="YBR_PARTIAL_420",
+        NumberOfFrames=2,
+        PixelData=encapsulate([b"\x00\x00\x01\xb3" + bytes(60)]),
+        **attrs,
+    )
+    return to_part10(ds, MPEG4HP41)
+
+
 def data_set_bytes(part10_bytes: bytes) -> bytes:
     """The bytes after the File Meta Information (PS3.10 7.1: its group length says where it ends)."""
     import struct

@@ -1,15 +1,18 @@
 """C-GET SCP on the retrieve service (PS3.4 C.4.3): C-STORE sub-operations on the same association.
 
-Each stored object is sent as stored (its data set after the File Meta Information, streamed from storage in
-chunks) on a presentation context the peer accepted for its SOP class and transfer syntax, with the SCP role
-negotiated. Objects with no such context are failed sub-operations; converting them is still to come.
+Each stored object goes on a presentation context the peer accepted for its SOP class, with the SCP role
+negotiated. When the peer accepted the stored transfer syntax, the object is sent as stored (its data set
+after the File Meta Information, streamed from storage in chunks); otherwise it is converted, decompressed
+if need be, to explicit VR little endian or else implicit VR little endian when the peer accepted one of
+them (PS3.4 C.4.3). An object with neither is a failed sub-operation: in the Failed SOP Instance UID List.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -23,6 +26,9 @@ from lightbox.domain.errors import LightboxError
 from lightbox.formats.encoding import LONG_VRS, PART10_PREAMBLE
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import TARGETS, can_convert
+
+log = logging.getLogger(__name__)
 
 PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
@@ -54,6 +60,41 @@ async def stream_data_set(
             yield chunk
     finally:
         f.close()
+
+
+async def outgoing_data_set(
+    retrieve: RetrieveService, executor: Executor, location: InstanceLocation, transfer_syntax: str
+) -> AsyncIterator[bytes]:
+    """The data set to send in ``transfer_syntax``: streamed as stored, or converted in the executor.
+
+    A conversion is done before the C-STORE-RQ goes out, so that an object that cannot be converted fails
+    alone instead of leaving a request without its data set on the association."""
+    if transfer_syntax == location.transfer_syntax_uid:
+        return stream_data_set(retrieve, executor, location)
+    loop = asyncio.get_running_loop()
+    converted = await loop.run_in_executor(executor, retrieve.converted, location, transfer_syntax)
+    return _single(converted)
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def choose_context(
+    contexts: Mapping[int, tuple[str, str]], sop_class_uid: str, stored_syntax: str
+) -> tuple[int, str] | None:
+    """The accepted presentation context to send an object on, and the transfer syntax to send it in: its
+    stored syntax if accepted, else explicit then implicit VR little endian if it converts to them."""
+    accepted: dict[str, int] = {}
+    for context_id, (abstract, syntax) in sorted(contexts.items()):
+        if abstract == sop_class_uid:
+            accepted.setdefault(syntax, context_id)
+    if stored_syntax in accepted:
+        return accepted[stored_syntax], stored_syntax
+    for syntax in TARGETS:
+        if syntax in accepted and can_convert(stored_syntax, syntax):
+            return accepted[syntax], syntax
+    return None
 
 
 @dataclass
@@ -133,23 +174,19 @@ class GetSCP:
         association.send(context_id, *final)
 
     async def _store(self, association: Association, location: InstanceLocation) -> str:
-        context_id = next(
-            (
-                cid
-                for cid, (abstract, syntax) in association.contexts.items()
-                if abstract == location.sop_class_uid
-                and syntax == location.transfer_syntax_uid
-                and abstract in association.peer_scp_classes
-            ),
-            None,
-        )
-        if context_id is None:
-            return "failure"  # no context for this object as stored; conversion is not offered yet
-        rq = dimse.c_store_rq(association.new_message_id(), location.sop_class_uid, location.sop_instance_uid)
+        if location.sop_class_uid not in association.peer_scp_classes:
+            return "failure"  # the peer did not take the SCP role for this SOP class (PS3.7 D.3.3.4)
+        chosen = choose_context(association.contexts, location.sop_class_uid, location.transfer_syntax_uid)
+        if chosen is None:
+            return "failure"  # no context in the stored syntax, nor in one the object converts to
+        context_id, syntax = chosen
         try:
-            rsp = await association.request(
-                context_id, rq, stream_data_set(self.retrieve, self.executor, location)
+            data = await outgoing_data_set(self.retrieve, self.executor, location, syntax)
+            rq = dimse.c_store_rq(
+                association.new_message_id(), location.sop_class_uid, location.sop_instance_uid
             )
-        except (ConnectionError, LightboxError):
+            rsp = await association.request(context_id, rq, data)
+        except (ConnectionError, LightboxError) as exc:
+            log.warning("C-GET sub-operation for %s failed: %s", location.sop_instance_uid, exc)
             return "failure"
         return status.category(int(rsp.get("Status", 0xC000)))

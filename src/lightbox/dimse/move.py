@@ -1,8 +1,11 @@
 """C-MOVE SCP on the retrieve service (PS3.4 C.4.2): C-STORE sub-operations to a registered destination.
 
 The destination must be in the remote AE registry (a C-MOVE never sends to an address taken from the wire).
-Lightbox opens its own association to it, proposing each stored SOP class in its stored transfer syntax,
-sends every object as stored, and reports pending and final counts to the C-MOVE's requestor.
+Lightbox opens its own association to it, proposing each stored SOP class in each of its stored transfer
+syntaxes, and in explicit and implicit VR little endian where its objects convert to them (one SOP class is
+so in several presentation contexts, as PS3.8 allows). Each object is sent as stored when the
+destination accepted that, else converted (decompressed if need be) to a syntax it accepted (PS3.4 C.4.2);
+one that cannot be is a failed sub-operation. Pending and final counts go to the C-MOVE's requestor.
 """
 
 from __future__ import annotations
@@ -14,18 +17,35 @@ from concurrent.futures import Executor
 
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import AcceptorSettings, Association, Message, associate
-from lightbox.dimse.get import SubOperations, stream_data_set
+from lightbox.dimse.get import SubOperations, choose_context, outgoing_data_set
 from lightbox.dimse.requests import Cancellations, resolve_selection
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.index.base import InstanceLocation
 from lightbox.services.manage import ManageService
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import TARGETS, can_convert
 
 log = logging.getLogger(__name__)
 
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 MOVE_MODELS = frozenset({PATIENT_ROOT_MOVE, STUDY_ROOT_MOVE})
+MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context ids are the odd numbers 1 to 255
+
+
+def proposed_contexts(locations: Sequence[InstanceLocation]) -> list[tuple[str, list[str]]]:
+    """The presentation contexts to propose to a destination for these objects.
+
+    Each (SOP class, stored transfer syntax) pair has a context with that syntax alone: an acceptor picks from
+    a list by its own preference, and may take implicit VR over a stored syntax it also supports. Each SOP
+    class with objects that convert has one more, explicit then implicit VR little endian, for a destination
+    that refuses the stored syntax. Those come first, so that past the limit objects still go, converted.
+    """
+    pairs = sorted({(loc.sop_class_uid, loc.transfer_syntax_uid) for loc in locations})
+    convertible = sorted({sop for sop, stored in pairs if any(can_convert(stored, ts) for ts in TARGETS)})
+    contexts = [(sop_class, list(TARGETS)) for sop_class in convertible]
+    contexts += [(sop_class, [stored]) for sop_class, stored in pairs]
+    return contexts[:MAX_CONTEXTS]
 
 
 class MoveSCP:
@@ -65,11 +85,13 @@ class MoveSCP:
         if not locations:
             association.send(context_id, dimse.c_move_rsp(command, status.SUCCESS, None, 0, 0, 0))
             return
-        wanted = sorted({(loc.sop_class_uid, loc.transfer_syntax_uid) for loc in locations})
-        contexts = [(sop_class, [syntax]) for sop_class, syntax in wanted[:128]]
         try:
             target, link = await associate(
-                destination.host, destination.port, self.settings, destination.ae_title, contexts
+                destination.host,
+                destination.port,
+                self.settings,
+                destination.ae_title,
+                proposed_contexts(locations),
             )
         except (TimeoutError, OSError) as exc:
             log.warning("C-MOVE destination %s unreachable: %s", destination.ae_title, exc)
@@ -92,13 +114,12 @@ class MoveSCP:
     ) -> SubOperations:
         command, context_id = message.command, message.context_id
         tally = SubOperations(len(locations))
-        by_syntax = {syntaxes: cid for cid, syntaxes in target.contexts.items()}
         with self.cancellations.track(association, command) as cancelled:
             for location in locations:
                 if cancelled():
                     tally.cancelled = True
                     break
-                tally.record(location, await self._store(association, message, target, by_syntax, location))
+                tally.record(location, await self._store(association, message, target, location))
                 if tally.remaining:
                     association.send(context_id, dimse.c_move_rsp(command, status.PENDING, *tally.counts()))
         return tally
@@ -108,24 +129,23 @@ class MoveSCP:
         association: Association,
         message: Message,
         target: Association,
-        by_syntax: dict[tuple[str, str], int],
         location: InstanceLocation,
     ) -> str:
         """One sub-operation: the status category of the destination's C-STORE-RSP ("failure" if none)."""
-        target_context = by_syntax.get((location.sop_class_uid, location.transfer_syntax_uid))
-        if target_context is None:
-            return "failure"  # more than 128 SOP class / syntax pairs, or the destination refused the context
-        rq = dimse.c_store_rq(
-            target.new_message_id(),
-            location.sop_class_uid,
-            location.sop_instance_uid,
-            move_originator_aet=association.calling_ae,
-            move_originator_message_id=dimse.message_id(message.command),
-        )
+        chosen = choose_context(target.contexts, location.sop_class_uid, location.transfer_syntax_uid)
+        if chosen is None:
+            return "failure"  # the destination refused the contexts, or more than 128 pairs
+        target_context, syntax = chosen
         try:
-            rsp = await target.request(
-                target_context, rq, stream_data_set(self.retrieve, self.executor, location)
+            data = await outgoing_data_set(self.retrieve, self.executor, location, syntax)
+            rq = dimse.c_store_rq(
+                target.new_message_id(),
+                location.sop_class_uid,
+                location.sop_instance_uid,
+                move_originator_aet=association.calling_ae,
+                move_originator_message_id=dimse.message_id(message.command),
             )
+            rsp = await target.request(target_context, rq, data)
         except (ConnectionError, LightboxError) as exc:
             log.warning("C-MOVE sub-operation to %s failed: %s", target.called_ae, exc)
             return "failure"

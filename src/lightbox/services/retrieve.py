@@ -1,6 +1,7 @@
 """Retrieve: resolve a patient / study / series / instance selection to stored objects and open them.
 
-Protocol-free: C-MOVE, C-GET, WADO-RS and WADO-URI all resolve and open through here.
+Protocol-free: C-MOVE, C-GET, WADO-RS and WADO-URI all resolve and open through here, and get an object
+converted to another transfer syntax here when their peer does not accept it as stored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from lightbox.domain.errors import InvalidQuery, NotFound
 from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.domain.uids import is_valid_uid
 from lightbox.index.base import Index, InstanceLocation
+from lightbox.services import transcode
 from lightbox.services.events import EventBus, InstancesRetrieved
 from lightbox.storage.base import BlobNotFound, BlobStore
 
@@ -54,6 +56,13 @@ class RetrieveService:
             return self.blobs.open(location.blob_key)
         except BlobNotFound:
             raise _missing(location) from None
+
+    def converted(self, location: InstanceLocation, transfer_syntax: str) -> bytes:
+        """The stored object's data set (without File Meta Information) in ``transfer_syntax``, one of
+        ``transcode.TARGETS``, decompressed as needed. Blocking and memory-bound (the decoded object): run it
+        in the executor, one object at a time. Raises ``transcode.CannotConvert`` when it cannot be done."""
+        with self.open(location) as f:
+            return transcode.convert(f, transfer_syntax)
 
     def chunks(self, location: InstanceLocation, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The stored object (or a byte range of it) in chunks, for streaming responses."""
