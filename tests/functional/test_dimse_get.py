@@ -147,3 +147,36 @@ def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) 
     files = sorted(tmp_path.iterdir())
     assert len(files) == len(objects)
     assert {data_set_bytes(f.read_bytes()) for f in files} == {data_set_bytes(b) for b in objects.values()}
+
+
+def test_compressed_syntax_offered_first_still_gets_every_object(
+    stored: tuple[RunningServer, dict[str, bytes]],
+) -> None:
+    """A peer offering [JPEG baseline, explicit VR] in one context, as SCP: the archive takes explicit VR
+    (it can send every object so; it never compresses), and the objects arrive as stored."""
+    server, objects = stored
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = STUDY
+    received, final, _ = _get(server, ds, [JPEGBaseline8Bit, ExplicitVRLittleEndian])
+    assert final.Status == 0 and final.NumberOfCompletedSuboperations == len(objects)
+    assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}
+
+
+def test_object_missing_from_storage_fails_alone(tmp_path: Path) -> None:
+    """A blob gone from storage is a failed sub-operation; the association and the other objects go on."""
+    data = tmp_path / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    study = generate_uid()
+    uids = [archive.ingest.ingest([part10(StudyInstanceUID=study)], "t").sop_instance_uid for _ in range(3)]
+    lost = archive.retrieve.instance(uids[1])
+    (data / "objects" / lost.blob_key).unlink()
+    archive.close()
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = study
+    with running_server(data) as server:
+        received, final, failed = _get(server, ds, [ExplicitVRLittleEndian])
+    assert set(received) == {uids[0], uids[2]}
+    assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 1
+    assert failed is not None and failed.FailedSOPInstanceUIDList == uids[1]

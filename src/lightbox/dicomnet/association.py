@@ -79,8 +79,11 @@ class AcceptorHandler(Protocol):
         """None to accept the association, or why it is rejected (AE titles, limits). It may look things up
         (a registry of peers): the association waits for it, other connections do not."""
 
-    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
-        """The transfer syntax to accept for this abstract syntax, or None to refuse the context."""
+    def transfer_syntax(
+        self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
+    ) -> str | None:
+        """The transfer syntax to accept for this abstract syntax, or None to refuse the context.
+        ``peer_scp_role``: the peer offers to act as SCP for this SOP class (it will receive C-STOREs)."""
 
     def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
         """The reply to a SOP Class Extended Negotiation (PS3.7 D.3.3.5), or None to send none."""
@@ -108,6 +111,8 @@ class Association:
     user_identity: pdu.UserIdentityRQ | None = None
     # Operations the peer may invoke before it has the responses of earlier ones (PS3.7 D.3.3.3)
     max_operations_invoked: int = 1
+    # Ends the association with an A-ABORT (a message broke off half-sent)
+    on_broken: Callable[[str], None] = field(default=lambda why: None, repr=False)
     _waiting: dict[int, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
     _next_message_id: int = field(default=1, repr=False)
 
@@ -124,23 +129,40 @@ class Association:
         return message_id
 
     async def request(self, context_id: int, command: Any, data: AsyncIterator[bytes] | None = None) -> Any:
-        """Send a request (its data set streamed from ``data``) and wait for the peer's response command."""
+        """Send a request (its data set streamed from ``data``) and wait for the peer's response command.
+
+        The first chunk is read before the command goes out, so a data set that cannot be read at all fails
+        this request alone. A failure further on leaves half a data set on the wire, which PS3.8 has no way
+        to take back: the association is aborted."""
+        first: bytes | None = None
+        if data is not None:
+            first = await anext(data, b"")
         message_id = int(command["MessageID"])
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[message_id] = future
         try:
             self.send(context_id, command)
             if data is not None:
-                await self._send_stream(context_id, data)
+                try:
+                    await self._send_stream(context_id, first or b"", data)
+                except Exception as exc:
+                    self.on_broken(f"the data set of message {message_id} broke off: {exc}")
+                    raise ConnectionError(f"the data set of message {message_id} broke off") from exc
             return await future
         finally:
             self._waiting.pop(message_id, None)
 
-    async def _send_stream(self, context_id: int, data: AsyncIterator[bytes]) -> None:
+    async def _send_stream(self, context_id: int, first: bytes, data: AsyncIterator[bytes]) -> None:
         # The last flag needs to know which chunk is last: hold one back.
         limit = self.peer_max_pdu_length - 6 if self.peer_max_pdu_length else 1 << 20
         previous: bytes | None = None
-        async for chunk in data:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in data:
+                yield chunk
+
+        async for chunk in chunks():
             for start in range(0, len(chunk), limit):
                 piece = chunk[start : start + limit]
                 if previous is not None:
@@ -305,8 +327,11 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             return
         accepted: dict[int, tuple[str, str]] = {}
         results = []
+        offered_scp = {r.sop_class_uid for r in request.user.role_selections if r.scp_role}
         for ctx in request.contexts:
-            chosen = self.handler.transfer_syntax(ctx.abstract_syntax, ctx.transfer_syntaxes)
+            chosen = self.handler.transfer_syntax(
+                ctx.abstract_syntax, ctx.transfer_syntaxes, ctx.abstract_syntax in offered_scp
+            )
             if chosen is None:
                 # PS3.8 9.3.3.2: the transfer syntax field is still sent, and ignored by the peer
                 results.append(
@@ -360,6 +385,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             extended=extended,
             user_identity=request.user.user_identity,
             max_operations_invoked=window[1] if window else 1,
+            on_broken=lambda why: self._abort(pdu.ABORT_NOT_SPECIFIED, why),
         )
         self._arm(self.settings.idle_timeout)
 
@@ -489,7 +515,9 @@ class _RequestorHandler:
     async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
 
-    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+    def transfer_syntax(
+        self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
+    ) -> str | None:
         return None
 
     def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
@@ -556,6 +584,7 @@ class RequestorProtocol(AcceptorProtocol):
             contexts=contexts,
             peer_max_pdu_length=accept.user.max_pdu_length or 0,
             send_bytes=self._write,
+            on_broken=lambda why: self._abort(pdu.ABORT_NOT_SPECIFIED, why),
         )
         self._arm(self.settings.idle_timeout)
         self.established.set_result(self._association)

@@ -31,6 +31,7 @@ from lightbox.services.ingest import DatasetOnly, IngestService, read_early_head
 from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import TARGETS as TRANSCODE_TARGETS
 from lightbox.services.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,21 @@ class ArchiveSCP(AcceptorHandler):
             return False
         return address in {info[4][0] for info in resolved}
 
-    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+    def transfer_syntax(
+        self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
+    ) -> str | None:
         if abstract_syntax == VERIFICATION or abstract_syntax in _QUERY_RETRIEVE:
             candidates = [ts for ts in VERIFICATION_PREFERENCE if ts in offered]
         elif abstract_syntax in STORAGE_SOP_CLASSES:
             # Stored as received: any transfer syntax the standard defines, in the sender's order.
             candidates = [ts for ts in offered if ts in TRANSFER_SYNTAXES]
+            if peer_scp_role:
+                # The peer will receive C-GET sub-operations here: every object can be sent in explicit or
+                # implicit VR little endian (converted if need be), while a compressed syntax would fail
+                # every object not stored in it (the archive does not compress).
+                uncompressed = [ts for ts in TRANSCODE_TARGETS if ts in candidates]
+                if uncompressed:
+                    return uncompressed[0]
         else:
             return None
         preferred = next((ts for ts in self.preference if ts in candidates), None)

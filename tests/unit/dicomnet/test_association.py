@@ -6,7 +6,7 @@ import asyncio
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -35,7 +35,9 @@ class EchoHandler(AcceptorHandler):
     def data_sink(self, association: Association, context_id: int, command: Any) -> None:
         return None
 
-    def transfer_syntax(self, abstract_syntax: str, offered: Sequence[str]) -> str | None:
+    def transfer_syntax(
+        self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
+    ) -> str | None:
         if abstract_syntax != VERIFICATION:
             return None
         for preferred in (EXPLICIT_LE, IMPLICIT_LE):
@@ -229,3 +231,31 @@ def test_async_window_reply_and_user_identity_with_pynetdicom() -> None:
     identity = SlowEchoHandler.identities[0]
     assert identity is not None and identity.type == 2
     assert identity.primary == b"radiologist" and identity.secondary == b"secret"
+
+
+def test_a_data_set_that_breaks_off_aborts_the_association() -> None:
+    """Half a data set cannot be taken back (PS3.8): the sender aborts; one that fails before its first
+    byte fails alone, and the association goes on."""
+    from lightbox.dicomnet.association import associate
+
+    async def broken(after_first: bool) -> AsyncIterator[bytes]:
+        if after_first:
+            yield b"\x08\x00\x16\x00\x02\x00\x00\x00"
+        raise OSError("the disk went away")
+
+    async def client(port: int) -> tuple[str, str, int]:
+        association, link = await associate(
+            "127.0.0.1", port, AcceptorSettings("REQUESTOR"), "LIGHTBOX", [(VERIFICATION, [EXPLICIT_LE])]
+        )
+        context_id = next(iter(association.contexts))
+        store = dimse.c_store_rq(association.new_message_id(), VERIFICATION, "1.2.3")
+        with pytest.raises(OSError) as before:
+            await association.request(context_id, store, broken(after_first=False))
+        echo = await association.request(context_id, dimse.c_echo_rq(association.new_message_id()))
+        store = dimse.c_store_rq(association.new_message_id(), VERIFICATION, "1.2.4")
+        with pytest.raises(ConnectionError) as midway:
+            await association.request(context_id, store, broken(after_first=True))
+        await asyncio.wait_for(link.released, 5)  # the connection is closed
+        return type(before.value).__name__, type(midway.value).__name__, int(echo["Status"])
+
+    assert _run_acceptor_and(client) == ("OSError", "ConnectionError", 0)
