@@ -13,6 +13,7 @@ from lightbox.index.base import Index
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
+from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
 from lightbox.storage.base import BlobStore
@@ -53,6 +54,7 @@ class Archive:
     manage: ManageService
     retrieve: RetrieveService
     query: QueryService
+    metadata: MetadataService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -74,4 +76,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     manage = ManageService(index, blobs, ingest)
     retrieve = RetrieveService(index, blobs, events)
     query = QueryService(index, events)
-    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query)
+    metadata = MetadataService(index, blobs)
+    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query, metadata)

@@ -40,8 +40,9 @@ async def serve(archive: Archive) -> None:
     if report.failed:
         for key, reason in report.failed[:20]:
             log.error("stored object %s could not be indexed: %s", key, reason)
+    executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
     config = uvicorn.Config(
-        create_http_app(archive),
+        create_http_app(archive, executor),
         host=settings.host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
@@ -55,7 +56,6 @@ async def serve(archive: Archive) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
-    executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
     dicom_settings = AcceptorSettings(
         settings.ae_title,
         max_pdu_length=settings.network.max_pdu_length,

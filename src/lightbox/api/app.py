@@ -1,20 +1,29 @@
-"""The HTTP application: /api routes now; DICOMweb and the web app mount here as they come."""
+"""The HTTP application: /api routes and DICOMweb at /dicom-web; the web app mounts here as it comes."""
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from lightbox import __version__
 from lightbox.app import Archive
+from lightbox.dicomweb import problems
+from lightbox.dicomweb.router import dicomweb_router
 
 
-def create_http_app(archive: Archive) -> FastAPI:
+def create_http_app(archive: Archive, executor: Executor | None = None) -> FastAPI:
+    """``executor`` runs blocking work (storage, index, codecs): the server shares its DIMSE pool."""
+    executor = executor or ThreadPoolExecutor(
+        max_workers=archive.settings.ingest.workers, thread_name_prefix="http"
+    )
     app = FastAPI(
         title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
     )
+    problems.install(app)
+    app.include_router(dicomweb_router(archive, executor))
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
     async def health() -> JSONResponse:

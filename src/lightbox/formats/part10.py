@@ -57,6 +57,9 @@ class Header:
     pixel_data_offset: int | None = None
     explicit_vr: bool = True
     little_endian: bool = True
+    # The top-level values left out of ``dataset`` (pixel data, other bulk data): tag (8 hex digits), VR and
+    # the offset of the element in the object, so that they can be served later without a parse.
+    bulk: tuple[tuple[str, str, int], ...] = ()
 
 
 class _Reader:
@@ -115,6 +118,7 @@ def parse(f: BinaryIO, bulk_threshold: int = 1024, *, stop_at_pixel_data: bool =
         parser.pixel_data_offset,
         explicit_vr=explicit,
         little_endian=little,
+        bulk=tuple(parser.bulk),
     )
 
 
@@ -147,6 +151,7 @@ class _Parser:
         self.pixel_data_seen = False
         self.stop_at_pixel_data = False
         self.pixel_data_offset: int | None = None
+        self.bulk: list[tuple[str, str, int]] = []
 
     def _head(self) -> tuple[int, str, int]:
         """Tag, VR and length of the next element (items and delimiters have VR '')."""
@@ -193,6 +198,8 @@ class _Parser:
             if vr == "":
                 raise NotHandled(f"unexpected item or delimiter at byte {r.pos - 8}")
             if top and tag in _PIXEL_TAGS:
+                if not self.pixel_data_seen:
+                    self.bulk.append((f"{tag:08X}", vr, start))
                 if self.stop_at_pixel_data and not self.pixel_data_seen:
                     self.pixel_data_seen = True
                     self.pixel_data_offset = start
@@ -222,6 +229,8 @@ class _Parser:
                 or (vr in _BULK_VRS and length > self.threshold)
                 or length > _MAX_VALUE
             ):
+                if top and decode and tag not in _PIXEL_TAGS:
+                    self.bulk.append((f"{tag:08X}", vr, start))
                 r.skip(length)
                 continue
             value = r.take(length)

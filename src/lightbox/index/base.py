@@ -44,6 +44,8 @@ class NewInstance:
     transfer_syntax_uid: str
     ingested_at: datetime
     source: str
+    # The top-level bulk data elements: (tag, VR, element offset in the object, or -1 when unknown)
+    bulk: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,18 @@ class InstanceLocation:
     blob_key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDocument:
+    """What the index keeps of one instance's header, for metadata: the instance's own attributes, those of
+    its series, study and patient (shared by every instance of the series: the same dict object), and its
+    bulk data elements (None when indexed before they were kept)."""
+
+    location: InstanceLocation
+    parents: Mapping[str, Any]
+    attrs: Mapping[str, Any]
+    bulk: Sequence[Sequence[Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +157,13 @@ class Index(abc.ABC):
     def locate(self, level: Level, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
         """Every stored instance under the selection: ``uids`` maps unique-key keywords (PatientID,
         StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID) to the values requested at or above ``level``."""
+
+    @abc.abstractmethod
+    def documents(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> Iterator[InstanceDocument]:
+        """The stored headers of a study, a series of it or one instance, by series then instance number;
+        read in pages, so a large study is never held whole."""
 
     # --- remote AE registry ----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -132,6 +132,9 @@ instances = Table(
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("source", Text, nullable=False, default=""),
     Column("attrs", JSON, nullable=False),
+    # [[tag, VR, element offset in the object], ...] of the top-level values left out of attrs (pixel data,
+    # other bulk data); offset -1 when unknown (a deflated data set); NULL when indexed before it was kept
+    Column("bulk", JSON),
 )
 Index("ix_instances_sop_class_uid_series_fk", instances.c.sop_class_uid, instances.c.series_fk)
 Index("ix_instances_ingested_at", instances.c.ingested_at)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -43,6 +44,7 @@ from lightbox.index.base import (
     DuplicatePolicy,
     Index,
     IndexStatistics,
+    InstanceDocument,
     InstanceLocation,
     NewInstance,
     RemoteAE,
@@ -322,6 +324,7 @@ class SqlIndex(Index):
                 "ingested_at": new.ingested_at,
                 "source": new.source,
                 "attrs": rows.instance.attrs,
+                "bulk": [list(item) for item in new.bulk],
             },
         )
         # Counters, always top-down (patient, study, series) so concurrent stores lock in one order.
@@ -473,6 +476,47 @@ class SqlIndex(Index):
             if len(page) < _LOCATE_PAGE:
                 return
             after = page[-1].id
+
+    def documents(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> Iterator[InstanceDocument]:
+        parents_stmt = (
+            select(series.c.id, series.c.attrs, studies.c.attrs, patients.c.attrs)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .join(patients, patients.c.id == studies.c.patient_fk)
+            .where(studies.c.study_instance_uid == study_uid)
+        )
+        if series_uid is not None:
+            parents_stmt = parents_stmt.where(series.c.series_instance_uid == series_uid)
+        # patient, then study, then series attributes: a lower level has the last word
+        parents = {
+            row[0]: {**row[3], **row[2], **row[1]}
+            for row in self.read(lambda conn: list(conn.execute(parents_stmt)))
+        }
+        if not parents:
+            return
+        after: tuple[int, int, int] = (-1, -1, -1)  # series id, instance number (-1: none), id
+        number = func.coalesce(instances.c.instance_number, -1)
+        while True:
+            stmt = (
+                _location_select()
+                .add_columns(instances.c.series_fk, number.label("number"), instances.c.id)
+                .add_columns(instances.c.attrs, instances.c.bulk)
+                .where(instances.c.series_fk.in_(list(parents)))
+                .where(tuple_(instances.c.series_fk, number, instances.c.id) > tuple_(*after))
+                .order_by(instances.c.series_fk, number, instances.c.id)
+                .limit(_LOCATE_PAGE)
+            )
+            if sop_instance_uid is not None:
+                stmt = stmt.where(instances.c.sop_instance_uid == sop_instance_uid)
+            page = self.read(lambda conn, s=stmt: list(conn.execute(s)))  # type: ignore[misc]
+            for row in page:
+                m = row._mapping
+                yield InstanceDocument(_location(m), parents[m["series_fk"]], m["attrs"], m["bulk"])
+            if len(page) < _LOCATE_PAGE:
+                return
+            last = page[-1]
+            after = (last.series_fk, last.number, last.id)
 
     # --- remote AE registry ----------------------------------------------------------------------------
     def add_remote_ae(self, ae: RemoteAE) -> None:

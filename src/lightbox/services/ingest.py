@@ -25,11 +25,13 @@ from typing import BinaryIO, cast
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
 from lightbox.domain.uids import is_valid_uid
 from lightbox.formats import part10
 from lightbox.formats.dicom_json import JsonDataset, dataset_to_json
+from lightbox.formats.encoding import BULK_VRS
 from lightbox.formats.file_meta import encode_file_meta
 from lightbox.formats.part10_check import check_complete
 from lightbox.index.attributes import BULK_THRESHOLD, InstanceRows, extract_rows, json_text
@@ -188,14 +190,23 @@ class IngestService:
     def index_stored(self, key: str, source: str = "recovery") -> IngestResult:
         """Index an object already durable in the blob store (start-up recovery, reindex)."""
         with self.blobs.open(key) as f:
-            doc, ts, media_instance_uid = _parse(f)
-        uids = _validate(doc, media_instance_uid, None, None)
+            parsed = _parse(f)
+        uids = _validate(parsed.dataset, parsed.media_instance_uid, None, None)
         size = self.blobs.size(key)
         digest = hashlib.sha256()
         for chunk in self.blobs.open_range(key, 0):
             digest.update(chunk)
         ingested_at = datetime.fromtimestamp(keys.key_time_us(key) / 1e6, UTC)
-        new = NewInstance(extract_rows(doc), key, size, digest.hexdigest(), ts, ingested_at, source)
+        new = NewInstance(
+            extract_rows(parsed.dataset),
+            key,
+            size,
+            digest.hexdigest(),
+            parsed.transfer_syntax_uid,
+            ingested_at,
+            source,
+            parsed.bulk,
+        )
         return self._index(new, uids, committed_key=key)
 
     # --- the work --------------------------------------------------------------------------------------
@@ -214,22 +225,30 @@ class IngestService:
             if early is not None and not _rest_complete(cast(BinaryIO, f), early):
                 early = None  # the full parse says what is wrong, in its words
             if early is None:
-                doc, ts, media_instance_uid = _parse(cast(BinaryIO, f))  # it has what the parsers use
+                parsed = _parse(cast(BinaryIO, f))  # it has what the parsers use
                 rows = None
             else:
-                doc, ts, media_instance_uid = (
-                    early.dataset,
-                    early.transfer_syntax_uid,
-                    early.media_instance_uid,
+                header = early.header
+                parsed = _Parsed(
+                    header.dataset, header.transfer_syntax_uid, early.media_instance_uid, header.bulk
                 )
                 rows = early.rows
-        uids = _validate(doc, media_instance_uid, expected_class, expected_instance)
-        rows = rows or extract_rows(doc)
+        uids = _validate(parsed.dataset, parsed.media_instance_uid, expected_class, expected_instance)
+        rows = rows or extract_rows(parsed.dataset)
         # No separate look-up for an identical object stored already: the index transaction reads that
         # row anyway, and a look-up of its own cost a fifth of the ingest CPU. A re-sent object is made
         # durable, found identical, and deleted.
         commit = self._durability.submit(writer.commit)
-        new = NewInstance(rows, writer.key, writer.size, writer.sha256, ts, datetime.now(UTC), source)
+        new = NewInstance(
+            rows,
+            writer.key,
+            writer.size,
+            writer.sha256,
+            parsed.transfer_syntax_uid,
+            datetime.now(UTC),
+            source,
+            parsed.bulk,
+        )
         return self._index(new, uids, committed_key=writer.key, durable=lambda: _committed(commit))
 
     def _index(
@@ -392,8 +411,17 @@ class _Uids:
     study_instance_uid: str
 
 
-def _parse(f: BinaryIO) -> tuple[JsonDataset, str, str]:
-    """Header as DICOM JSON, transfer syntax and Media Storage SOP Instance UID of a complete object.
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    dataset: JsonDataset
+    transfer_syntax_uid: str
+    media_instance_uid: str
+    bulk: tuple[tuple[str, str, int], ...]
+
+
+def _parse(f: BinaryIO) -> _Parsed:
+    """Header as DICOM JSON, transfer syntax, Media Storage SOP Instance UID and bulk data elements of a
+    complete object.
 
     The single-pass parser serves nearly every object; pydicom serves the rest (deflated data sets,
     sequences sent as UN) and has the last word on anything the fast path calls malformed or cut short.
@@ -403,21 +431,26 @@ def _parse(f: BinaryIO) -> tuple[JsonDataset, str, str]:
         header = part10.parse(f, BULK_THRESHOLD)
         doc, ts, has_pixels = header.dataset, header.transfer_syntax_uid, header.has_pixel_data
         media_instance_uid = json_text(header.meta, "MediaStorageSOPInstanceUID")
+        bulk = header.bulk
     except (part10.NotHandled, part10.Truncated, struct.error, UnicodeError, LookupError):
         f.seek(0)
-        doc, meta, ts = _read_header(f)
+        doc, meta, ts, bulk = _read_header(f)
         has_pixels = check_complete(f, ts)
         media_instance_uid = str(meta.get("MediaStorageSOPInstanceUID") or "")
+        if has_pixels is not False:  # where the pixel data is, pydicom does not say: -1, found when asked
+            bulk += (("7FE00010", "OB" if UID(ts).is_compressed else "OW", -1),)
     if has_pixels is False and "00280010" in doc:
         raise InvalidObject("truncated object: an image (it has Rows) without its pixel data")
-    return doc, ts, media_instance_uid
+    return _Parsed(doc, ts, media_instance_uid, bulk)
 
 
-def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
-    """Parse a Part 10 header up to the pixel data; large values are neither read nor kept."""
+def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str, tuple[tuple[str, str, int], ...]]:
+    """Parse a Part 10 header up to the pixel data; large values are neither read nor kept, only listed
+    (offset -1: unknown)."""
     try:
         ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=_DEFER_SIZE)
         doc = dataset_to_json(ds, BULK_THRESHOLD)
+        bulk = _bulk_elements(ds)
     except (InvalidDicomError, EOFError) as exc:
         raise InvalidObject(f"not a DICOM Part 10 object: {exc}") from exc
     except Exception as exc:  # pydicom raises many kinds on malformed input
@@ -428,7 +461,19 @@ def _read_header(f: BinaryIO) -> tuple[JsonDataset, Dataset, str]:
         raise InvalidObject(
             "not a DICOM Part 10 object: the File Meta Information has no Transfer Syntax UID"
         )
-    return doc, meta, ts
+    return doc, meta, ts, bulk
+
+
+def _bulk_elements(ds: Dataset) -> tuple[tuple[str, str, int], ...]:
+    """The top-level values ``dataset_to_json`` leaves out, as (tag, VR, -1): where they are is not known."""
+    found = []
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        vr = raw.VR or ds[tag].VR  # implicit VR: the dictionary's
+        length = raw.length if hasattr(raw, "length") else len(raw.value or b"")
+        if vr in BULK_VRS and length > BULK_THRESHOLD:
+            found.append((f"{tag:08X}", str(vr), -1))
+    return tuple(found)
 
 
 def _validate(

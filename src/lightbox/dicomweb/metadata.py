@@ -1,0 +1,83 @@
+"""WADO-RS metadata resources (PS3.18 10.4.1.1.2 and F.2): study, series and instance headers as DICOM JSON.
+
+Thin: the metadata service gives each instance's stored header; this adds the URLs of bulk data values,
+negotiates the media type and lets a client revalidate with the ETag (a viewer asks for the same series'
+metadata again and again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from concurrent.futures import Executor
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from lightbox.app import Archive
+from lightbox.dicomweb.problems import problem
+from lightbox.index.base import InstanceLocation
+
+DICOM_JSON = "application/dicom+json"
+_ACCEPTED = ("application/dicom+json", "application/json", "application/*", "*/*")
+
+
+def router(archive: Archive, executor: Executor) -> APIRouter:
+    routes = APIRouter(tags=["dicomweb"])
+
+    async def answer(request: Request, study: str, series: str | None, instance: str | None) -> Response:
+        if not _accepts_json(request.headers.get("accept", "")):
+            return problem(406, f"metadata is served as {DICOM_JSON}; the request accepts none of it")
+        base = f"{str(request.base_url).rstrip('/')}/dicom-web"
+
+        def bulk_uri(location: InstanceLocation, tag: str) -> str:
+            return (
+                f"{base}/studies/{location.study_instance_uid}/series/{location.series_instance_uid}"
+                f"/instances/{location.sop_instance_uid}/bulkdata/{tag}"
+            )
+
+        def build() -> bytes:
+            return orjson.dumps(list(archive.metadata.documents(bulk_uri, study, series, instance)))
+
+        body = await asyncio.get_running_loop().run_in_executor(executor, build)
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}  # revalidate each time: cheap with the ETag
+        if etag in _listed_etags(request.headers.get("if-none-match", "")):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=DICOM_JSON, headers=headers)
+
+    @routes.get("/studies/{study}/metadata", summary="Metadata of every instance of a study")
+    async def study_metadata(request: Request, study: str) -> Response:
+        return await answer(request, study, None, None)
+
+    @routes.get("/studies/{study}/series/{series}/metadata", summary="Metadata of every instance of a series")
+    async def series_metadata(request: Request, study: str, series: str) -> Response:
+        return await answer(request, study, series, None)
+
+    @routes.get(
+        "/studies/{study}/series/{series}/instances/{instance}/metadata", summary="Metadata of an instance"
+    )
+    async def instance_metadata(request: Request, study: str, series: str, instance: str) -> Response:
+        return await answer(request, study, series, instance)
+
+    return routes
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether the Accept header (absent means anything) admits DICOM JSON (PS3.18 8.7.3)."""
+    if not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            wanted = float(quality) > 0
+        except ValueError:
+            wanted = False
+        if wanted and media.lower() in _ACCEPTED:
+            return True
+    return False
+
+
+def _listed_etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}

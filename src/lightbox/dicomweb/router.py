@@ -1,0 +1,18 @@
+"""The DICOMweb routes, mounted at /dicom-web by the HTTP application."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+
+from fastapi import APIRouter
+
+from lightbox.app import Archive
+from lightbox.dicomweb import metadata
+
+BASE_PATH = "/dicom-web"
+
+
+def dicomweb_router(archive: Archive, executor: Executor) -> APIRouter:
+    router = APIRouter(prefix=BASE_PATH)
+    router.include_router(metadata.router(archive, executor))
+    return router

@@ -1,0 +1,120 @@
+"""WADO-RS metadata against ``lightbox serve``: every attribute as stored, bulk data by URI, revalidation."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydicom
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from lightbox.app import build_archive
+from lightbox.config import load_settings
+from lightbox.formats.dicom_json import dataset_to_json
+from tests.support.dicom import make_dataset, to_part10
+from tests.support.server import RunningServer, running_server
+
+STUDY, SERIES = generate_uid(), generate_uid()
+
+
+def _objects() -> list[bytes]:
+    series = []
+    for number in (3, 1, 2):  # stored out of order: metadata comes by instance number
+        ds = make_dataset(StudyInstanceUID=STUDY, SeriesInstanceUID=SERIES, InstanceNumber=number)
+        ds.add_new(0x00091010, "LO", "LIGHTBOX TEST")
+        ds.add_new(0x00091011, "OB", bytes(range(256)) * 20)  # 5 kB: bulk data
+        series.append(to_part10(ds))
+    other = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    other.StudyInstanceUID = STUDY  # a second series of the same study (and patient), from a real file
+    other.PatientID, other.PatientName = "PID-1", "Doe^Jane"
+    buf = io.BytesIO()
+    other.save_as(buf, enforce_file_format=True)
+    return [*series, buf.getvalue()]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, list[bytes]]]:
+    data = tmp_path_factory.mktemp("metadata") / "data"
+    objects = _objects()
+    archive = build_archive(load_settings(data_dir=data))
+    for blob in objects:
+        archive.ingest.ingest([blob], "t")
+    archive.close()
+    with running_server(data) as running:
+        yield running, objects
+
+
+def _expected(blob: bytes) -> dict[str, Any]:
+    """The header as DICOM JSON, bulk values out: what metadata must hold besides the BulkDataURIs."""
+    ds = pydicom.dcmread(io.BytesIO(blob), stop_before_pixels=True)
+    return dataset_to_json(ds)
+
+
+def test_series_metadata_holds_every_attribute(server: tuple[RunningServer, list[bytes]]) -> None:
+    running, objects = server
+    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    found = client.retrieve_series_metadata(STUDY, SERIES)
+    assert [doc["00200013"]["Value"][0] for doc in found] == [1, 2, 3]
+    expected = {_expected(b)["00080018"]["Value"][0]: _expected(b) for b in objects[:3]}
+    for doc in found:
+        uid = doc["00080018"]["Value"][0]
+        bulk = {tag: doc.pop(tag) for tag in ("00091011", "7FE00010")}
+        assert doc == expected[uid]
+        for tag, element in bulk.items():
+            assert element["BulkDataURI"].endswith(f"/instances/{uid}/bulkdata/{tag}")
+        assert bulk["00091011"]["vr"] == "OB"
+
+
+def test_study_and_instance_metadata(server: tuple[RunningServer, list[bytes]]) -> None:
+    running, objects = server
+    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    study = client.retrieve_study_metadata(STUDY)
+    assert len(study) == len(objects)
+    real = pydicom.dcmread(io.BytesIO(objects[3]), stop_before_pixels=True)
+    one = client.retrieve_instance_metadata(STUDY, str(real.SeriesInstanceUID), str(real.SOPInstanceUID))
+    assert one["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": str(real.PatientName)}]}
+    assert "BulkDataURI" in one["7FE00010"]
+    # pydicom reads the document back into a data set with the same attributes
+    back = pydicom.Dataset.from_json(one, bulk_data_uri_handler=lambda *args: b"")
+    assert back.SOPInstanceUID == real.SOPInstanceUID and back.Rows == real.Rows
+
+
+def test_etag_revalidation_and_errors(server: tuple[RunningServer, list[bytes]]) -> None:
+    running, _ = server
+    url = f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/metadata"
+    first = httpx.get(url)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/dicom+json"
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    unknown = httpx.get(f"{running.base_url}/dicom-web/studies/{generate_uid()}/metadata")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert "no instance in study" in unknown.json()["detail"]
+    bad = httpx.get(f"{running.base_url}/dicom-web/studies/not-a-uid/metadata")
+    assert bad.status_code == 400 and "not a valid study UID" in bad.json()["detail"]
+    refused = httpx.get(url, headers={"Accept": "text/html"})
+    assert refused.status_code == 406 and refused.headers["content-type"] == "application/problem+json"
+
+
+def test_metadata_of_objects_indexed_before_bulk_data_was_kept(tmp_path: Path) -> None:
+    """Rows from before (no bulk column value) still get their bulk data URIs, read from the object."""
+    data = tmp_path / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    blob = _objects()[0]
+    uid = archive.ingest.ingest([blob], "t").sop_instance_uid
+    from sqlalchemy import update
+
+    from lightbox.index.models import instances
+
+    with archive.index.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(update(instances).values(bulk=None))
+    docs = list(archive.metadata.documents(lambda loc, tag: f"uri:{tag}", STUDY, SERIES, uid))
+    archive.close()
+    assert docs[0]["7FE00010"]["BulkDataURI"] == "uri:7FE00010"
+    assert docs[0]["00091011"]["BulkDataURI"] == "uri:00091011"
