@@ -118,3 +118,35 @@ def test_metadata_of_objects_indexed_before_bulk_data_was_kept(tmp_path: Path) -
     archive.close()
     assert docs[0]["7FE00010"]["BulkDataURI"] == "uri:7FE00010"
     assert docs[0]["00091011"]["BulkDataURI"] == "uri:00091011"
+
+
+def test_bulkdata_values_follow_their_uris(server: tuple[RunningServer, list[bytes]]) -> None:
+    running, objects = server
+    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    first = pydicom.dcmread(io.BytesIO(objects[0]))
+    doc = client.retrieve_instance_metadata(STUDY, SERIES, str(first.SOPInstanceUID))
+    private = client.retrieve_bulkdata(doc["00091011"]["BulkDataURI"])
+    assert private == [first[0x00091011].value]
+    pixels = client.retrieve_bulkdata(doc["7FE00010"]["BulkDataURI"])
+    assert pixels == [first.PixelData]
+    real = pydicom.dcmread(io.BytesIO(objects[3]))  # implicit VR little endian, as CT_small is stored
+    doc = client.retrieve_instance_metadata(STUDY, str(real.SeriesInstanceUID), str(real.SOPInstanceUID))
+    assert client.retrieve_bulkdata(doc["7FE00010"]["BulkDataURI"]) == [real.PixelData]
+    missing = httpx.get(doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "00091099"))
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    bad = httpx.get(doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "PIXELS"))
+    assert bad.status_code == 400
+
+
+def test_compressed_pixel_data_is_served_by_frame(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    archive = build_archive(load_settings(data_dir=data))
+    result = archive.ingest.ingest([Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")).read_bytes()], "t")
+    archive.close()
+    with running_server(data) as running:
+        client = DICOMwebClient(url=running.base_url + "/dicom-web")
+        doc = client.retrieve_instance_metadata(
+            result.study_instance_uid, result.series_instance_uid, result.sop_instance_uid
+        )
+        answer = httpx.get(doc["7FE00010"]["BulkDataURI"])
+    assert answer.status_code == 406 and "frames" in answer.json()["detail"]

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from lightbox.app import Archive
 from lightbox.dicomweb.problems import problem
+from lightbox.dicomweb.urls import dicomweb_base
 from lightbox.index.base import InstanceLocation
 
 DICOM_JSON = "application/dicom+json"
@@ -28,7 +29,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
     async def answer(request: Request, study: str, series: str | None, instance: str | None) -> Response:
         if not _accepts_json(request.headers.get("accept", "")):
             return problem(406, f"metadata is served as {DICOM_JSON}; the request accepts none of it")
-        base = f"{str(request.base_url).rstrip('/')}/dicom-web"
+        base = dicomweb_base(request)
 
         def bulk_uri(location: InstanceLocation, tag: str) -> str:
             return (

@@ -8,17 +8,43 @@ a 600-instance series is one read of the series' parents and pages of instance r
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from lightbox.domain.errors import InvalidQuery, NotFound
+import pydicom
+
+from lightbox.domain.errors import InvalidQuery, LightboxError, NotFound
 from lightbox.domain.uids import is_valid_uid
 from lightbox.formats import part10
 from lightbox.formats.dicom_json import JsonDataset
+from lightbox.formats.encoding import (
+    EXPLICIT_VR_BIG_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    LONG_VRS,
+    UNDEFINED_LENGTH,
+)
 from lightbox.index.base import Index, InstanceDocument, InstanceLocation
 from lightbox.storage.base import BlobNotFound, BlobStore
 
 BulkDataURI = Callable[[InstanceLocation, str], str]  # (instance, tag) -> the URL of that value
+_CHUNK = 1 << 20
+
+
+class EncapsulatedValue(LightboxError):
+    """The value asked for is encapsulated (compressed) pixel data: it is served by frame."""
+
+    http_status = 406
+
+
+@dataclass(frozen=True, slots=True)
+class BulkValue:
+    """A bulk data value: its VR, length and bytes, read from storage in chunks."""
+
+    vr: str
+    length: int
+    chunks: Iterator[bytes]
 
 
 class MetadataService:
@@ -35,9 +61,7 @@ class MetadataService:
     ) -> Iterator[JsonDataset]:
         """Each instance's header, by series and instance number; raises NotFound (before yielding) when the
         selection holds nothing, InvalidQuery for a malformed UID."""
-        for name, uid in (("study", study_uid), ("series", series_uid), ("instance", sop_instance_uid)):
-            if uid is not None and not is_valid_uid(uid):
-                raise InvalidQuery(f"{uid!r} is not a valid {name} UID")
+        _check_uids(study_uid, series_uid, sop_instance_uid)
         found = self.index.documents(study_uid, series_uid, sop_instance_uid)
         first = next(found, None)
         if first is None:
@@ -45,6 +69,45 @@ class MetadataService:
         yield self._document(first, bulk_uri)
         for doc in found:
             yield self._document(doc, bulk_uri)
+
+    def bulk_value(self, study_uid: str, series_uid: str, sop_instance_uid: str, tag: str) -> BulkValue:
+        """One top-level bulk data value of an instance (PS3.18 10.4.1.1.5), streamed from storage."""
+        tag = tag.upper()
+        if len(tag) != 8 or any(c not in "0123456789ABCDEF" for c in tag):
+            raise InvalidQuery(f"{tag!r} is not a tag (8 hexadecimal digits)")
+        _check_uids(study_uid, series_uid, sop_instance_uid)
+        instance = next(self.index.documents(study_uid, series_uid, sop_instance_uid), None)
+        if instance is None:
+            raise NotFound(f"no instance in {_describe(study_uid, series_uid, sop_instance_uid)}")
+        bulk = instance.bulk if instance.bulk is not None else self._bulk_of(instance.location)
+        entry = next((item for item in bulk if item[0] == tag), None)
+        if entry is None:
+            raise NotFound(f"instance {sop_instance_uid} has no bulk data value {tag}")
+        location, offset = instance.location, int(entry[2])
+        if offset < 0:
+            return self._value_by_parse(location, tag)
+        with self.blobs.open(location.blob_key) as f:
+            f.seek(offset)
+            head = f.read(12)
+        vr, length, header = _element_header(head, location.transfer_syntax_uid, str(entry[1]))
+        if length == UNDEFINED_LENGTH:
+            raise EncapsulatedValue(
+                f"{tag} of instance {sop_instance_uid} is compressed pixel data: ask for its frames"
+            )
+        start = offset + header
+        return BulkValue(vr, length, self.blobs.open_range(location.blob_key, start, start + length))
+
+    def _value_by_parse(self, location: InstanceLocation, tag: str) -> BulkValue:
+        """A value whose place is not known (a deflated data set): read with pydicom, one object at most."""
+        with self.blobs.open(location.blob_key) as f:
+            ds = pydicom.dcmread(f)
+        element = ds.get(int(tag, 16))
+        if element is None:
+            raise NotFound(f"instance {location.sop_instance_uid} has no bulk data value {tag}")
+        if element.is_undefined_length:
+            raise EncapsulatedValue(f"{tag} of instance {location.sop_instance_uid} is compressed pixel data")
+        value = bytes(element.value)
+        return BulkValue(str(element.VR), len(value), iter([value]))
 
     def _document(self, doc: InstanceDocument, bulk_uri: BulkDataURI) -> JsonDataset:
         out: dict[str, Any] = {**doc.parents, **doc.attrs}
@@ -60,6 +123,23 @@ class MetadataService:
                 return part10.parse(f).bulk
         except (BlobNotFound, part10.NotHandled, part10.Truncated):
             return ()  # the values are left out; the rest of the header still serves
+
+
+def _check_uids(study: str, series: str | None, instance: str | None) -> None:
+    for name, uid in (("study", study), ("series", series), ("instance", instance)):
+        if uid is not None and not is_valid_uid(uid):
+            raise InvalidQuery(f"{uid!r} is not a valid {name} UID")
+
+
+def _element_header(head: bytes, transfer_syntax: str, vr: str) -> tuple[str, int, int]:
+    """VR, value length and header size of the element starting ``head`` (PS3.5 7.1)."""
+    order = ">" if transfer_syntax == EXPLICIT_VR_BIG_ENDIAN else "<"
+    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+        return vr, struct.unpack_from("<I", head, 4)[0], 8
+    explicit_vr = head[4:6]
+    if explicit_vr in LONG_VRS:
+        return explicit_vr.decode(), struct.unpack_from(order + "I", head, 8)[0], 12
+    return explicit_vr.decode(), struct.unpack_from(order + "H", head, 6)[0], 8
 
 
 def _describe(study: str, series: str | None, instance: str | None) -> str:
