@@ -122,6 +122,18 @@ class NetworkSettings(BaseModel):
         return value
 
 
+class DicomWebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    qido_max_results: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Most matches one QIDO-RS response holds, whatever its limit; a search with more "
+        "answers this many and a Warning header, and the client asks for the rest with offset.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -141,6 +153,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    dicomweb: DicomWebSettings = Field(default_factory=DicomWebSettings)
 
     @field_validator("ae_title")
     @classmethod

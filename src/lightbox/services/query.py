@@ -33,7 +33,7 @@ from lightbox.domain.matching import (
     project,
     tag_key,
 )
-from lightbox.index.attributes import COMPUTED_KEYWORDS, level_of_tag
+from lightbox.index.attributes import COMPUTED_KEYWORDS, LEVEL_KEYWORDS, level_of_tag
 from lightbox.index.base import Index
 from lightbox.index.matching import Criterion, SearchSpec, attrs_label, make_spec, with_offset
 from lightbox.services.events import EventBus, StudyQueried
@@ -48,6 +48,17 @@ class QueryOptions:
 
 
 _DEFAULT_OPTIONS = QueryOptions()
+
+# For adapters that shape their own return keys (QIDO-RS defaults, includefield): which attributes each
+# level holds, and which the archive computes; adapters know them through here, not from the index.
+__all__ = [
+    "COMPUTED_KEYWORDS",
+    "LEVEL_KEYWORDS",
+    "QueryOptions",
+    "QueryResult",
+    "QueryService",
+    "level_of_tag",
+]
 
 # Never matched nor returned by the service: the adapters own them (PS3.4 C.2.2.2, C.4.1.1.3).
 _IGNORED_TAGS = frozenset({0x00080005, 0x00080052})  # SpecificCharacterSet, QueryRetrieveLevel
