@@ -15,19 +15,17 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from lightbox.app import Archive
+from lightbox.dicomweb.media import DICOM_JSON, JSON, choose
 from lightbox.dicomweb.problems import problem
 from lightbox.dicomweb.urls import dicomweb_base
 from lightbox.index.base import InstanceLocation
-
-DICOM_JSON = "application/dicom+json"
-_ACCEPTED = ("application/dicom+json", "application/json", "application/*", "*/*")
 
 
 def router(archive: Archive, executor: Executor) -> APIRouter:
     routes = APIRouter(tags=["dicomweb"])
 
     async def answer(request: Request, study: str, series: str | None, instance: str | None) -> Response:
-        if not _accepts_json(request.headers.get("accept", "")):
+        if choose(request.headers.get("accept"), (DICOM_JSON, JSON)) is None:
             return problem(406, f"metadata is served as {DICOM_JSON}; the request accepts none of it")
         base = dicomweb_base(request)
 
@@ -62,22 +60,6 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         return await answer(request, study, series, instance)
 
     return routes
-
-
-def _accepts_json(accept: str) -> bool:
-    """Whether the Accept header (absent means anything) admits DICOM JSON (PS3.18 8.7.3)."""
-    if not accept.strip():
-        return True
-    for item in accept.split(","):
-        media, *params = (part.strip() for part in item.split(";"))
-        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
-        try:
-            wanted = float(quality) > 0
-        except ValueError:
-            wanted = False
-        if wanted and media.lower() in _ACCEPTED:
-            return True
-    return False
 
 
 def _listed_etags(header: str) -> set[str]:
