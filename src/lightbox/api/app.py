@@ -12,6 +12,7 @@ from lightbox import __version__
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
+from lightbox.dicomweb.wado_uri import router as wado_uri_router
 
 
 def create_http_app(archive: Archive, executor: Executor | None = None) -> FastAPI:
@@ -24,6 +25,7 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
     )
     problems.install(app)
     app.include_router(dicomweb_router(archive, executor))
+    app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
     async def health() -> JSONResponse:

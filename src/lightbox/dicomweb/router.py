@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from fastapi import APIRouter
 
 from lightbox.app import Archive
-from lightbox.dicomweb import bulkdata, metadata, qido
+from lightbox.dicomweb import bulkdata, metadata, qido, wado
 from lightbox.dicomweb.urls import BASE_PATH
 
 
@@ -16,4 +16,5 @@ def dicomweb_router(archive: Archive, executor: Executor) -> APIRouter:
     router.include_router(qido.router(archive, executor))
     router.include_router(metadata.router(archive, executor))
     router.include_router(bulkdata.router(archive, executor))
+    router.include_router(wado.router(archive, executor))
     return router

@@ -1,0 +1,250 @@
+"""WADO-RS retrieve (PS3.18 10.4): a study, a series or an instance as multipart/related application/dicom
+objects, and frames of an instance as bulk data. Metadata, bulk data, rendered and thumbnail resources
+live elsewhere.
+
+Thin: the retrieve service resolves the selection and opens or converts each object; ``wado_accept``
+negotiates the media type and transfer syntax of each part (PS3.18 8.7.8), ``wado_objects`` and
+``frames`` read the bytes, ``wado_multipart`` frames them. Responses stream: the objects of a series go
+out one chunk at a time, read from storage in the executor, never held whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import BinaryIO
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydicom.uid import UID
+
+from lightbox.app import Archive
+from lightbox.dicomweb import frames
+from lightbox.dicomweb.wado_accept import (
+    DICOM,
+    DicomChoice,
+    FrameChoice,
+    NotAcceptable,
+    choose_frames,
+    choose_object,
+    dicom_choices,
+    parse_accept,
+)
+from lightbox.dicomweb.wado_multipart import Multipart, part_content_type
+from lightbox.dicomweb.wado_objects import OutgoingObject, prepare
+from lightbox.domain.errors import InvalidQuery, LightboxError, NotFound
+from lightbox.domain.levels import Level
+from lightbox.index.base import InstanceLocation
+from lightbox.services.retrieve import RetrieveService
+
+log = logging.getLogger(__name__)
+
+_INSTANCE_PATH = "/studies/{study}/series/{series}/instances/{instance}"
+
+
+def router(archive: Archive, executor: Executor) -> APIRouter:
+    api = APIRouter(tags=["dicomweb"])
+    wado = _Wado(archive.retrieve, executor)
+
+    @api.get("/studies/{study}", summary="WADO-RS: every instance of a study")
+    async def retrieve_study(study: str, request: Request) -> Response:
+        return await wado.object_response(request, Level.STUDY, {"StudyInstanceUID": [study]})
+
+    @api.get("/studies/{study}/series/{series}", summary="WADO-RS: every instance of a series")
+    async def retrieve_series(study: str, series: str, request: Request) -> Response:
+        uids = {"StudyInstanceUID": [study], "SeriesInstanceUID": [series]}
+        return await wado.object_response(request, Level.SERIES, uids)
+
+    @api.get(_INSTANCE_PATH, summary="WADO-RS: one instance")
+    async def retrieve_instance(study: str, series: str, instance: str, request: Request) -> Response:
+        uids = {"StudyInstanceUID": [study], "SeriesInstanceUID": [series], "SOPInstanceUID": [instance]}
+        return await wado.object_response(request, Level.IMAGE, uids, single_part=True)
+
+    @api.get(_INSTANCE_PATH + "/frames/{frame_list}", summary="WADO-RS: frames of an instance")
+    async def retrieve_frames(
+        study: str, series: str, instance: str, frame_list: str, request: Request
+    ) -> Response:
+        uids = {"StudyInstanceUID": [study], "SeriesInstanceUID": [series], "SOPInstanceUID": [instance]}
+        return await wado.frame_response(request, uids, frame_numbers(frame_list))
+
+    return api
+
+
+def frame_numbers(frame_list: str) -> list[int]:
+    """The frame list of a Frames resource: comma-separated frame numbers from 1 (PS3.18 10.4.1.1.6)."""
+    numbers = []
+    for item in frame_list.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) < 1:
+            raise InvalidQuery(f"frame list {frame_list!r}: {item!r} is not a frame number (1, 2, ...)")
+        numbers.append(int(item))
+    return numbers
+
+
+def client_source(request: Request) -> str:
+    """Who retrieved, for the retrieve event."""
+    return f"wado:{request.client.host if request.client else 'unknown'}"
+
+
+class _Wado:
+    def __init__(self, retrieve: RetrieveService, executor: Executor) -> None:
+        self.retrieve = retrieve
+        self.executor = executor
+
+    async def locate(self, level: Level, uids: Mapping[str, Sequence[str]]) -> list[InstanceLocation]:
+        """The stored instances of the selection; NotFound when there are none, InvalidQuery (400) for a
+        malformed UID."""
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self.executor, lambda: list(self.retrieve.resolve(level, uids)))
+        if not found:
+            what = " / ".join(values[0] for values in uids.values())
+            raise NotFound(f"no {level.value.lower()} {what} is stored here")
+        return found
+
+    # --- studies, series, instances (PS3.18 10.4.1.1.1-3) ------------------------------------------
+
+    async def object_response(
+        self,
+        request: Request,
+        level: Level,
+        uids: Mapping[str, Sequence[str]],
+        *,
+        single_part: bool = False,
+    ) -> Response:
+        choices = dicom_choices(parse_accept(request.headers.get("accept")), single_part=single_part)
+        locations = await self.locate(level, uids)
+        plan: list[tuple[InstanceLocation, DicomChoice, str]] = []
+        for location in locations:
+            chosen = choose_object(choices, location.transfer_syntax_uid)
+            if chosen is not None:
+                plan.append((location, *chosen))
+        if not plan:
+            stored = sorted({UID(loc.transfer_syntax_uid).name for loc in locations})
+            raise NotAcceptable(
+                f"the objects are stored as {', '.join(stored)}, which cannot be given in any acceptable "
+                "transfer syntax: ask for transfer-syntax=* (as stored) or 1.2.840.10008.1.2.1"
+            )
+        source = client_source(request)
+        if len(plan) == 1:
+            # One object: prepared before the response starts, so that a missing blob or a failed
+            # conversion is answered with its status rather than with a broken body
+            location, choice, syntax = plan[0]
+            first = await prepare(self.retrieve, self.executor, location, syntax)
+            if not choice.multipart:  # a bare application/dicom, for an Instance resource (PS3.18 10.4.4)
+                body = self._single(first, source)
+                return StreamingResponse(body, media_type=part_content_type(DICOM, syntax))
+        else:
+            first = None
+        multipart = Multipart(DICOM)
+        headers: dict[str, str] = {}
+        status = 200
+        if left_out := len(locations) - len(plan):
+            # Some instances have no acceptable representation: the others go, with 206 (Partial
+            # Content), a status of the Retrieve transaction (PS3.2 Table N.7-92)
+            status = 206
+            headers["Warning"] = (
+                f'299 lightbox "{left_out} of {len(locations)} instances left out: not stored in, nor '
+                'convertible to, an acceptable transfer syntax"'
+            )
+        body = self._object_parts(multipart, [(loc, syntax) for loc, _, syntax in plan], first, source)
+        return StreamingResponse(body, status, headers, media_type=multipart.content_type)
+
+    async def _single(self, obj: OutgoingObject, source: str) -> AsyncIterator[bytes]:
+        async for chunk in obj.chunks(self.executor):
+            yield chunk
+        self.retrieve.retrieved(source, [obj.location])
+
+    async def _object_parts(
+        self,
+        multipart: Multipart,
+        plan: list[tuple[InstanceLocation, str]],
+        first: OutgoingObject | None,
+        source: str,
+    ) -> AsyncIterator[bytes]:
+        sent: list[InstanceLocation] = []
+        try:
+            for location, syntax in plan:
+                if first is not None and location is first.location:
+                    obj = first
+                else:
+                    try:
+                        obj = await prepare(self.retrieve, self.executor, location, syntax)
+                    except LightboxError as exc:
+                        # Nothing of it was written: the other parts still go, and the log says why
+                        log.warning("WADO-RS left out instance %s: %s", location.sop_instance_uid, exc)
+                        continue
+                yield multipart.head(part_content_type(DICOM, obj.transfer_syntax))
+                async for chunk in obj.chunks(self.executor):
+                    yield chunk
+                sent.append(location)
+            yield multipart.close()
+        finally:
+            if first is not None:
+                first.close()
+            if sent:
+                self.retrieve.retrieved(source, sent)
+
+    # --- frames (PS3.18 10.4.1.1.6) ----------------------------------------------------------------
+
+    async def frame_response(
+        self, request: Request, uids: Mapping[str, Sequence[str]], numbers: list[int]
+    ) -> Response:
+        ranges = parse_accept(request.headers.get("accept"))
+        [location] = await self.locate(Level.IMAGE, uids)
+        choice = choose_frames(ranges, location.transfer_syntax_uid)
+        loop = asyncio.get_running_loop()
+        f = await loop.run_in_executor(self.executor, self.retrieve.open, location)
+        try:
+            layout = await loop.run_in_executor(self.executor, frames.pixel_data, f)
+            beyond = [n for n in numbers if n > layout.number_of_frames]
+            if beyond:
+                # A frame the instance does not have is a resource that does not exist
+                raise NotFound(
+                    f"instance {location.sop_instance_uid} has {layout.number_of_frames} frame(s): "
+                    f"no frame {', '.join(map(str, beyond))}"
+                )
+            first = await loop.run_in_executor(
+                self.executor, _read_frame, f, layout, numbers[0], choice.decode
+            )
+        except BaseException:
+            f.close()
+            raise
+        multipart = Multipart(choice.media_type)
+        body = self._frame_parts(
+            multipart, choice, f, layout, numbers, first, location, client_source(request)
+        )
+        return StreamingResponse(body, media_type=multipart.content_type)
+
+    async def _frame_parts(
+        self,
+        multipart: Multipart,
+        choice: FrameChoice,
+        f: BinaryIO,
+        layout: frames.PixelData,
+        numbers: list[int],
+        first: bytes,
+        location: InstanceLocation,
+        source: str,
+    ) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        content_type = part_content_type(choice.media_type, choice.transfer_syntax)
+        try:
+            for position, number in enumerate(numbers):
+                if position == 0:
+                    data = first
+                else:  # one frame in memory at a time
+                    data = await loop.run_in_executor(
+                        self.executor, _read_frame, f, layout, number, choice.decode
+                    )
+                yield multipart.head(content_type)
+                yield data
+            yield multipart.close()
+            self.retrieve.retrieved(source, [location])
+        finally:
+            f.close()
+
+
+def _read_frame(f: BinaryIO, layout: frames.PixelData, number: int, decode: bool) -> bytes:
+    return frames.read_frame(f, layout, number - 1, decode=decode)

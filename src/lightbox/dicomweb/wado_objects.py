@@ -1,0 +1,69 @@
+"""One stored object on its way to a WADO client, as a Part 10 file (PS3.18 8.7.3.1): as stored, streamed
+from storage in chunks, or converted to explicit VR little endian by the retrieve service.
+
+An object is prepared before anything of it is written: its blob is opened and its first chunk read, or
+its conversion done. A missing blob or a failed conversion is then an error of that object alone, and a
+response of one object can still answer it with a status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from typing import BinaryIO
+
+from lightbox.formats.file_meta import encode_file_meta
+from lightbox.index.base import InstanceLocation
+from lightbox.services.retrieve import RetrieveService
+
+_CHUNK = 1 << 20
+
+
+class OutgoingObject:
+    """A prepared object: ``chunks()`` gives its bytes; ``close()`` releases the blob if they never go."""
+
+    def __init__(
+        self, location: InstanceLocation, transfer_syntax: str, first: bytes, rest: BinaryIO | bytes
+    ) -> None:
+        self.location = location
+        self.transfer_syntax = transfer_syntax
+        self._first = first
+        self._rest = rest
+
+    async def chunks(self, executor: Executor) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            yield self._first
+            if isinstance(self._rest, bytes):
+                yield self._rest
+                return
+            # Chunk by chunk, read off the event loop: one chunk of the object is in memory at a time
+            while chunk := await loop.run_in_executor(executor, self._rest.read, _CHUNK):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not isinstance(self._rest, bytes):
+            self._rest.close()
+
+
+async def prepare(
+    retrieve: RetrieveService, executor: Executor, location: InstanceLocation, transfer_syntax: str
+) -> OutgoingObject:
+    """The object in ``transfer_syntax``: its stored syntax, or one ``retrieve.converted`` produces.
+    Raises the retrieve service's errors (NotFound for a missing blob, CannotConvert)."""
+    loop = asyncio.get_running_loop()
+    if transfer_syntax == location.transfer_syntax_uid:
+        f = await loop.run_in_executor(executor, retrieve.open, location)
+        try:
+            first = await loop.run_in_executor(executor, f.read, _CHUNK)
+        except BaseException:
+            f.close()
+            raise
+        return OutgoingObject(location, transfer_syntax, first, f)
+    # One object decoded in memory at a time, as for C-GET and C-MOVE
+    data_set = await loop.run_in_executor(executor, retrieve.converted, location, transfer_syntax)
+    meta = encode_file_meta(location.sop_class_uid, location.sop_instance_uid, transfer_syntax)
+    return OutgoingObject(location, transfer_syntax, meta, data_set)
