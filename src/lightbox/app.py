@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlparse
 from lightbox.config import Settings
 from lightbox.domain.errors import ConfigurationError
 from lightbox.index.base import Index
+from lightbox.metrics import Metrics
+from lightbox.services.admin import AdminService
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
@@ -55,6 +57,8 @@ class Archive:
     retrieve: RetrieveService
     query: QueryService
     metadata: MetadataService
+    admin: AdminService
+    metrics: Metrics
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -72,9 +76,12 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         index.migrate()
     blobs = build_blob_store(settings.storage_url)
     events = EventBus()
+    metrics = Metrics()  # a registry per archive: several archives in one process keep apart
+    metrics.subscribe(events)
     ingest = IngestService(index, blobs, events, settings.ingest.duplicate_policy)
-    manage = ManageService(index, blobs, ingest)
+    manage = ManageService(index, blobs, ingest, events)
     retrieve = RetrieveService(index, blobs, events)
     query = QueryService(index, events)
     metadata = MetadataService(index, blobs)
-    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query, metadata)
+    admin = AdminService(index, settings)
+    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query, metadata, admin, metrics)

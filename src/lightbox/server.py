@@ -75,6 +75,7 @@ async def serve(archive: Archive) -> None:
         executor,
         transfer_syntaxes=settings.network.transfer_syntaxes,
         calling_ae_check=settings.network.calling_ae_check,
+        metrics=archive.metrics,
     )
     dicom = await serve_acceptor(dicom_settings, lambda: scp, settings.host, settings.dicom_port)
     log.info(

@@ -275,8 +275,14 @@ def test_failing_blob_commit_rolls_the_index_back(
     from lightbox.storage import filesystem
     from lightbox.storage.base import BlobStoreError
 
+    calls: list[Path] = []
+    original = filesystem._fsync_dir
+
     def failing_fsync_dir(path: Path) -> None:
-        raise BlobStoreError(5, "I/O error")
+        calls.append(path)
+        if len(calls) == 1:  # the commit's; the clean-up that follows may sync
+            raise BlobStoreError(5, "I/O error")
+        original(path)
 
     monkeypatch.setattr(filesystem, "_fsync_dir", failing_fsync_dir)
     with pytest.raises(OutOfResources):

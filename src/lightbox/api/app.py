@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from lightbox import __version__
+from lightbox.api import content, observability, system
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
@@ -24,7 +25,10 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
         title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
     )
     problems.install(app)
+    observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
+    app.include_router(content.router(archive, executor))
+    app.include_router(system.router(archive, executor))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")

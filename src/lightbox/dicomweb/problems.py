@@ -6,6 +6,7 @@ validation errors, into a problem document that says what was wrong.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from lightbox.domain.errors import LightboxError
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -54,6 +57,11 @@ def install(app: FastAPI) -> None:
         )
         return problem(400, f"invalid request: {where}")
 
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return problem(500, "internal error; the server log has the details")
+
     app.add_exception_handler(LightboxError, domain_error)
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

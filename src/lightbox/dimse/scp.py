@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightbox.dicomnet import dimse, pdu, status
 from lightbox.dicomnet.association import AcceptorHandler, AcceptorSettings, Association, Message, Rejection
@@ -34,6 +35,9 @@ from lightbox.services.retrieve import RetrieveService
 from lightbox.services.transcode import TARGETS as TRANSCODE_TARGETS
 from lightbox.services.write_behind import WriteBehind
 
+if TYPE_CHECKING:
+    from lightbox.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -53,8 +57,10 @@ class ArchiveSCP(AcceptorHandler):
         *,
         transfer_syntaxes: Sequence[str] = (),
         calling_ae_check: str = "any",
+        metrics: Metrics | None = None,
     ) -> None:
         self.ae_title = ae_title
+        self.metrics = metrics
         self.ingest = ingest
         self.manage = manage
         self.executor = executor
@@ -141,22 +147,41 @@ class ArchiveSCP(AcceptorHandler):
 
     async def handle(self, association: Association, message: Message) -> None:
         field = dimse.command_field(message.command)
-        if field == dimse.C_ECHO_RQ:
-            rsp = dimse.c_echo_rsp(dimse.message_id(message.command), status.SUCCESS)
-            association.send(message.context_id, rsp)
-        elif field == dimse.C_STORE_RQ:
-            code, comment = await self._store(message)
-            association.send(message.context_id, dimse.c_store_rsp(message.command, code, comment))
-        elif field == dimse.C_FIND_RQ:
-            await self.finder.find(association, message)
-        elif field == dimse.C_GET_RQ:
-            await self.getter.get(association, message)
-        elif field == dimse.C_MOVE_RQ:
-            await self.mover.move(association, message)
-        elif field == dimse.C_CANCEL_RQ:
+        if field == dimse.C_CANCEL_RQ:
             self.cancellations.cancel(association, message.command)
-        else:
-            raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
+            return
+        # Timed from the complete request (a C-STORE's data set has arrived) to the final response. The
+        # outcome: the status category where the response is sent here, "completed" where the service sends
+        # its own responses, "aborted" when the handler raised (the association is aborted).
+        started, service, outcome = time.perf_counter(), "", "aborted"
+        try:
+            if field == dimse.C_ECHO_RQ:
+                service = "C-ECHO"
+                rsp = dimse.c_echo_rsp(dimse.message_id(message.command), status.SUCCESS)
+                association.send(message.context_id, rsp)
+                outcome = "success"
+            elif field == dimse.C_STORE_RQ:
+                service = "C-STORE"
+                code, comment = await self._store(message)
+                association.send(message.context_id, dimse.c_store_rsp(message.command, code, comment))
+                outcome = status.category(code)
+            elif field == dimse.C_FIND_RQ:
+                service = "C-FIND"
+                await self.finder.find(association, message)
+                outcome = "completed"
+            elif field == dimse.C_GET_RQ:
+                service = "C-GET"
+                await self.getter.get(association, message)
+                outcome = "completed"
+            elif field == dimse.C_MOVE_RQ:
+                service = "C-MOVE"
+                await self.mover.move(association, message)
+                outcome = "completed"
+            else:
+                raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
+        finally:
+            if service and self.metrics is not None:
+                self.metrics.observe_dimse(service, outcome, time.perf_counter() - started)
 
     async def _store(self, message: Message) -> tuple[int, str | None]:
         writer = message.sink

@@ -100,6 +100,107 @@ class IndexStatistics:
     size_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class ContentFilter:
+    """Exact unique-key values that a listing is restricted to; None: any. A key below the level listed
+    (a series UID for studies) is an error."""
+
+    patient_id: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A patient's main attributes (dates ``YYYYMMDD``) and what the archive holds of it."""
+
+    id: int  # the row id: the keyset of listings, meaningless outside this index
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    patient_birth_date: str | None
+    patient_sex: str
+    num_studies: int
+    num_series: int
+    num_instances: int
+    size_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    id: int
+    study_instance_uid: str
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    study_date: str | None
+    study_time: str | None
+    accession_number: str
+    study_id: str
+    study_description: str
+    referring_physician_name: str
+    modalities_in_study: tuple[str, ...]
+    num_series: int
+    num_instances: int
+    size_bytes: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    id: int
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    series_date: str | None
+    series_time: str | None
+    body_part_examined: str
+    num_instances: int
+    size_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    id: int
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+    instance_number: int | None
+    content_date: str | None
+    content_time: str | None
+    number_of_frames: int | None
+    rows: int | None
+    columns: int | None
+    transfer_syntax_uid: str
+    size: int
+    sha256: str
+    source: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What one delete removed from the index. Its objects are recorded as pending deletions in the same
+    transaction; the caller removes them from storage, then calls ``forget_blob_deletions``."""
+
+    level: Level
+    uid: str
+    patient_id: str
+    study_instance_uid: str
+    sop_instance_uids: tuple[str, ...]
+    blob_keys: tuple[str, ...]
+    size_bytes: int
+
+
 class Index(abc.ABC):
     # --- lifecycle -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -146,6 +247,47 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     def statistics(self) -> IndexStatistics: ...
+
+    # --- browse and delete -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_patients(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[PatientRecord]:
+        """Up to ``limit`` patients by row id, after ``after_id`` (keyset paging)."""
+
+    @abc.abstractmethod
+    def list_studies(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[StudyRecord]: ...
+
+    @abc.abstractmethod
+    def list_series(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[SeriesRecord]: ...
+
+    @abc.abstractmethod
+    def list_instances(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[InstanceRecord]: ...
+
+    @abc.abstractmethod
+    def delete_content(self, level: Level, uid: str) -> Deletion:
+        """Remove a study, series or instance (``level`` STUDY, SERIES or IMAGE, ``uid`` its unique key) with
+        everything under it, in one transaction whose commit is durable before this returns.
+
+        Parent counters are adjusted and parents left empty removed, as if the content had never been
+        stored. The objects' keys are recorded as pending deletions in the same transaction, so that a crash
+        before they are removed from storage never brings the content back. Raises ``NotFound``.
+        """
+
+    @abc.abstractmethod
+    def pending_blob_deletions(self, limit: int, among: Iterable[str] | None = None) -> list[str]:
+        """Keys of objects whose rows a delete removed and that may still be in storage, oldest first;
+        with ``among``, only those of these keys."""
+
+    @abc.abstractmethod
+    def forget_blob_deletions(self, keys: Iterable[str]) -> None:
+        """Drop the pending deletion records of ``keys``: their objects are gone from storage."""
 
     # --- query -----------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -152,6 +152,18 @@ instance_replacements = Table(
     Column("replaced_at", DateTime(timezone=True), nullable=False),
 )
 
+# Objects whose instance rows a delete removed, recorded in the delete's own transaction. The objects are
+# removed after that commit and then the record; one left here (a crash came between) is finished by start-up
+# recovery, which must not index such an object again: a delete once acknowledged stays done.
+pending_deletions = Table(
+    "pending_deletions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("blob_key", String(128), nullable=False, unique=True),
+    Column("sop_instance_uid", String(64), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+)
+
 remote_aes = Table(
     "remote_aes",
     metadata,

@@ -41,21 +41,28 @@ from lightbox.domain.errors import Conflict, DuplicateRejected, NotFound, OutOfR
 from lightbox.domain.levels import Level
 from lightbox.index import matching
 from lightbox.index.base import (
+    ContentFilter,
+    Deletion,
     DuplicatePolicy,
     Index,
     IndexStatistics,
     InstanceDocument,
     InstanceLocation,
+    InstanceRecord,
     NewInstance,
+    PatientRecord,
     RemoteAE,
+    SeriesRecord,
     StoreOutcome,
     StoreResult,
+    StudyRecord,
 )
 from lightbox.index.models import (
     CONTENT_TABLES,
     instance_replacements,
     instances,
     patients,
+    pending_deletions,
     remote_aes,
     series,
     studies,
@@ -103,6 +110,7 @@ def normalize_url(url: str) -> str:
 class SqlIndex(Index):
     def __init__(self, url: str, *, synchronous_commit: bool = False, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
+        self._synchronous_commit = synchronous_commit
         self._engine = self._make_engine(self.url, synchronous_commit, pool_size)
         self.dialect = self._engine.dialect.name
         self._insert = pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
@@ -155,13 +163,17 @@ class SqlIndex(Index):
             **_JSON_CODEC,
         )
 
-    def _run(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+    def _run(self, fn: Callable[[Connection], T], *, write: bool, durable: bool = False) -> T:
+        """``durable``: the commit waits for the database's fsync whatever ``synchronous_commit`` says."""
         delay = 0.005
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self._engine.connect() as conn:
                     conn.execution_options(lightbox_write=write)
-                    with conn.begin():
+                    durability = self._durable_commit(conn) if durable else contextlib.nullcontext()
+                    with durability, conn.begin():
+                        if durable and self.dialect == "postgresql":
+                            conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
                         return fn(conn)
             except (DBAPIError, IntegrityError) as exc:
                 if attempt == _MAX_ATTEMPTS or not _retryable(exc):
@@ -171,6 +183,24 @@ class SqlIndex(Index):
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _durable_commit(self, conn: Connection) -> Iterator[None]:
+        """SQLite: a synchronous=FULL commit on this connection (the level cannot change inside a transaction,
+        so it is set before and restored after). PostgreSQL sets it in the transaction (``_run``)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA synchronous=FULL")
+        try:
+            yield
+        finally:
+            try:
+                raw.execute("PRAGMA synchronous=" + ("FULL" if self._synchronous_commit else "NORMAL"))
+            except Exception:
+                conn.invalidate()  # never hand a connection at the wrong level back to the pool
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(fn, write=False)
@@ -439,6 +469,197 @@ class SqlIndex(Index):
 
         return self.read(run)
 
+    # --- browse and delete -----------------------------------------------------------------------------
+    def list_patients(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[PatientRecord]:
+        stmt = select(*_PATIENT_COLUMNS).select_from(patients)
+        rows = self._page(stmt, patients, Level.PATIENT, where, after_id, limit)
+        return [PatientRecord(**_aware_times(r)) for r in rows]
+
+    def list_studies(self, where: ContentFilter, after_id: int | None, limit: int) -> Sequence[StudyRecord]:
+        stmt = (
+            select(*_STUDY_COLUMNS).select_from(studies).join(patients, patients.c.id == studies.c.patient_fk)
+        )
+        rows = self._page(stmt, studies, Level.STUDY, where, after_id, limit)
+        return [
+            StudyRecord(
+                **{
+                    **_aware_times(r),
+                    "modalities_in_study": tuple(m for m in r["modalities_in_study"].split("\\") if m),
+                }
+            )
+            for r in rows
+        ]
+
+    def list_series(self, where: ContentFilter, after_id: int | None, limit: int) -> Sequence[SeriesRecord]:
+        stmt = (
+            select(*_SERIES_COLUMNS)
+            .select_from(series)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .join(patients, patients.c.id == studies.c.patient_fk)
+        )
+        rows = self._page(stmt, series, Level.SERIES, where, after_id, limit)
+        return [SeriesRecord(**_aware_times(r)) for r in rows]
+
+    def list_instances(
+        self, where: ContentFilter, after_id: int | None, limit: int
+    ) -> Sequence[InstanceRecord]:
+        stmt = (
+            select(*_INSTANCE_COLUMNS)
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .join(patients, patients.c.id == studies.c.patient_fk)
+        )
+        rows = self._page(stmt, instances, Level.IMAGE, where, after_id, limit)
+        return [InstanceRecord(**_aware_times(r)) for r in rows]
+
+    def _page(
+        self, stmt: Any, table: Any, level: Level, where: ContentFilter, after_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """One keyset page of ``stmt`` by ``table``'s row id, restricted to ``where``."""
+        for name, column in _FILTER_COLUMNS.items():
+            value = getattr(where, name)
+            if value is None:
+                continue
+            if _FILTER_DEPTH[name] > level.depth:
+                raise ValueError(f"a {level.value.lower()} listing cannot be filtered by {name}")
+            stmt = stmt.where(column == value)
+        if after_id is not None:
+            stmt = stmt.where(table.c.id > after_id)
+        stmt = stmt.order_by(table.c.id).limit(limit)
+        return self.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
+
+    def delete_content(self, level: Level, uid: str) -> Deletion:
+        if level not in _DELETE_TARGETS:
+            raise ValueError(f"cannot delete at the {level.value} level")
+        # Durable whatever synchronous_commit says: the caller removes the objects once this returns, and a
+        # commit lost in a power cut would leave rows whose objects are gone.
+        return self._run(lambda conn: self._delete(conn, level, uid), write=True, durable=True)
+
+    def _delete(self, conn: Connection, level: Level, uid: str) -> Deletion:
+        key_column, noun = _DELETE_TARGETS[level]
+        target = conn.execute(
+            select(
+                patients.c.id.label("patient_fk"),
+                patients.c.patient_id,
+                studies.c.id.label("study_fk"),
+                studies.c.study_instance_uid,
+                series.c.id.label("series_fk"),
+                instances.c.id.label("instance_id"),
+            )
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .join(patients, patients.c.id == studies.c.patient_fk)
+            .where(key_column == uid)
+            .limit(1)
+        ).first()
+        if target is None:
+            raise NotFound(f"no {noun} {uid} is stored")
+        # Lock top-down, the order in which ingest updates the counters, so that a concurrent store of the
+        # same study waits for this delete (or is retried) instead of deadlocking with it.
+        conn.execute(select(patients.c.id).where(patients.c.id == target.patient_fk).with_for_update())
+        study = conn.execute(
+            select(studies.c.num_instances).where(studies.c.id == target.study_fk).with_for_update()
+        ).one()
+        if level is Level.STUDY:
+            scope = instances.c.series_fk.in_(select(series.c.id).where(series.c.study_fk == target.study_fk))
+        elif level is Level.SERIES:
+            conn.execute(select(series.c.id).where(series.c.id == target.series_fk).with_for_update())
+            scope = instances.c.series_fk == target.series_fk
+        else:
+            scope = instances.c.id == target.instance_id
+        doomed = conn.execute(
+            select(instances.c.sop_instance_uid, instances.c.blob_key, instances.c.size).where(scope)
+        ).all()
+        now = _now()
+        conn.execute(
+            insert(pending_deletions),
+            [
+                {"blob_key": r.blob_key, "sop_instance_uid": r.sop_instance_uid, "deleted_at": now}
+                for r in doomed
+            ],
+        )
+        size = sum(r.size for r in doomed)
+        if level is Level.IMAGE:
+            self._detach_instance(conn, target.instance_id)
+        elif level is Level.SERIES:
+            conn.execute(delete(instances).where(scope))
+            conn.execute(delete(series).where(series.c.id == target.series_fk))
+            study_gone = study.num_instances - len(doomed) <= 0
+            if study_gone:
+                conn.execute(delete(studies).where(studies.c.id == target.study_fk))
+            else:
+                remaining = conn.execute(
+                    select(series.c.modality).where(series.c.study_fk == target.study_fk).distinct()
+                ).scalars()
+                conn.execute(
+                    update(studies)
+                    .where(studies.c.id == target.study_fk)
+                    .values(
+                        num_series=studies.c.num_series - 1,
+                        num_instances=studies.c.num_instances - len(doomed),
+                        size_bytes=studies.c.size_bytes - size,
+                        modalities_in_study="\\".join(sorted(m for m in remaining if m)),
+                        updated_at=now,
+                    )
+                )
+            self._shrink_patient(conn, target.patient_fk, int(study_gone), 1, len(doomed), size)
+        else:
+            series_count = conn.execute(
+                select(func.count()).select_from(series).where(series.c.study_fk == target.study_fk)
+            ).scalar_one()
+            conn.execute(delete(instances).where(scope))
+            conn.execute(delete(series).where(series.c.study_fk == target.study_fk))
+            conn.execute(delete(studies).where(studies.c.id == target.study_fk))
+            self._shrink_patient(conn, target.patient_fk, 1, series_count, len(doomed), size)
+        return Deletion(
+            level=level,
+            uid=uid,
+            patient_id=target.patient_id,
+            study_instance_uid=target.study_instance_uid,
+            sop_instance_uids=tuple(r.sop_instance_uid for r in doomed),
+            blob_keys=tuple(r.blob_key for r in doomed),
+            size_bytes=size,
+        )
+
+    @staticmethod
+    def _shrink_patient(
+        conn: Connection, patient_fk: int, n_studies: int, n_series: int, n_instances: int, size: int
+    ) -> None:
+        left = conn.execute(
+            update(patients)
+            .where(patients.c.id == patient_fk)
+            .values(
+                num_studies=patients.c.num_studies - n_studies,
+                num_series=patients.c.num_series - n_series,
+                num_instances=patients.c.num_instances - n_instances,
+                size_bytes=patients.c.size_bytes - size,
+            )
+            .returning(patients.c.num_instances)
+        ).scalar_one()
+        if left <= 0:
+            conn.execute(delete(patients).where(patients.c.id == patient_fk))
+
+    def pending_blob_deletions(self, limit: int, among: Iterable[str] | None = None) -> list[str]:
+        stmt = select(pending_deletions.c.blob_key).order_by(pending_deletions.c.id).limit(limit)
+        if among is None:
+            return self.read(lambda conn: list(conn.execute(stmt).scalars()))
+        wanted = list(among)
+        found: list[str] = []
+        for i in range(0, len(wanted), 500):
+            chunk = stmt.where(pending_deletions.c.blob_key.in_(wanted[i : i + 500]))
+            found.extend(self.read(lambda conn, c=chunk: list(conn.execute(c).scalars())))  # type: ignore[misc]
+        return found[:limit]
+
+    def forget_blob_deletions(self, keys: Iterable[str]) -> None:
+        wanted = list(keys)
+        for i in range(0, len(wanted), 500):
+            stmt = delete(pending_deletions).where(pending_deletions.c.blob_key.in_(wanted[i : i + 500]))
+            self.write(lambda conn, s=stmt: conn.execute(s))  # type: ignore[misc]
+
     # --- query -----------------------------------------------------------------------------------------
     def search(self, spec: Any, after_id: int | None, limit: int) -> Sequence[Mapping[str, Any]]:
         stmt = matching.build_search(spec, after_id, limit)
@@ -600,6 +821,92 @@ _BUMP_SERIES = (
 )
 _SELECT_MODALITIES = select(studies.c.modalities_in_study).where(studies.c.id == _B("id_"))
 _SET_MODALITIES = update(studies).where(studies.c.id == _B("id_")).values(modalities_in_study=_B("m"))
+
+
+# Listings: the columns of each level's record, and the unique keys a listing may be filtered by with the
+# shallowest level each belongs to (a study listing may be filtered by patient, not by series).
+_PATIENT_COLUMNS = (
+    patients.c.id,
+    patients.c.patient_id,
+    patients.c.issuer_of_patient_id,
+    patients.c.patient_name,
+    patients.c.patient_birth_date,
+    patients.c.patient_sex,
+    patients.c.num_studies,
+    patients.c.num_series,
+    patients.c.num_instances,
+    patients.c.size_bytes,
+    patients.c.created_at,
+)
+_STUDY_COLUMNS = (
+    studies.c.id,
+    studies.c.study_instance_uid,
+    patients.c.patient_id,
+    patients.c.issuer_of_patient_id,
+    patients.c.patient_name,
+    studies.c.study_date,
+    studies.c.study_time,
+    studies.c.accession_number,
+    studies.c.study_id,
+    studies.c.study_description,
+    studies.c.referring_physician_name,
+    studies.c.modalities_in_study,
+    studies.c.num_series,
+    studies.c.num_instances,
+    studies.c.size_bytes,
+    studies.c.created_at,
+    studies.c.updated_at,
+)
+_SERIES_COLUMNS = (
+    series.c.id,
+    series.c.series_instance_uid,
+    studies.c.study_instance_uid,
+    patients.c.patient_id,
+    series.c.modality,
+    series.c.series_number,
+    series.c.series_description,
+    series.c.series_date,
+    series.c.series_time,
+    series.c.body_part_examined,
+    series.c.num_instances,
+    series.c.size_bytes,
+    series.c.created_at,
+)
+_INSTANCE_COLUMNS = (
+    instances.c.id,
+    instances.c.sop_instance_uid,
+    instances.c.sop_class_uid,
+    series.c.series_instance_uid,
+    studies.c.study_instance_uid,
+    patients.c.patient_id,
+    instances.c.instance_number,
+    instances.c.content_date,
+    instances.c.content_time,
+    instances.c.number_of_frames,
+    instances.c.rows,
+    instances.c.columns,
+    instances.c.transfer_syntax_uid,
+    instances.c.size,
+    instances.c.sha256,
+    instances.c.source,
+    instances.c.ingested_at,
+)
+_FILTER_COLUMNS = {
+    "patient_id": patients.c.patient_id,
+    "study_instance_uid": studies.c.study_instance_uid,
+    "series_instance_uid": series.c.series_instance_uid,
+    "sop_instance_uid": instances.c.sop_instance_uid,
+}
+_FILTER_DEPTH = {"patient_id": 0, "study_instance_uid": 1, "series_instance_uid": 2, "sop_instance_uid": 3}
+_DELETE_TARGETS = {
+    Level.STUDY: (studies.c.study_instance_uid, "study"),
+    Level.SERIES: (series.c.series_instance_uid, "series"),
+    Level.IMAGE: (instances.c.sop_instance_uid, "instance"),
+}
+
+
+def _aware_times(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _aware(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _location_select() -> Any:

@@ -57,6 +57,20 @@ class InstancesRetrieved:
     source: str
     study_instance_uids: tuple[str, ...]
     instances: int
+    size: int = 0  # bytes of the objects as stored (a converted copy may differ)
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesDeleted:
+    """A study, series or instance was deleted (``level`` STUDY, SERIES or IMAGE, ``uid`` its unique key)."""
+
+    source: str
+    level: str
+    uid: str
+    patient_id: str
+    study_instance_uid: str
+    sop_instance_uids: tuple[str, ...]
+    size: int
 
 
 class EventBus:

@@ -268,7 +268,10 @@ class IngestService:
             if durable is not None:
                 with contextlib.suppress(OutOfResources):
                     durable()  # wait for the commit in flight, whatever came of it, before deleting
-            self.blobs.delete(committed_key)
+            try:
+                self.blobs.delete(committed_key)
+            except BlobStoreError as exc:  # the refusal is what the sender must hear, not this
+                log.error("could not remove refused object %s: %s", committed_key, exc)
             raise
         if stored.obsolete_blob_key:
             self.blobs.delete(stored.obsolete_blob_key)

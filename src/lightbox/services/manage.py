@@ -1,19 +1,22 @@
-"""Archive management: the remote AE registry, start-up recovery and reindexing from the stored objects."""
+"""Archive management: the remote AE registry, deletes, start-up recovery and reindexing from the objects."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from lightbox.domain.errors import InvalidObject, LightboxError, NotFound
-from lightbox.index.base import Index, IndexStatistics, RemoteAE
+from lightbox.domain.errors import InvalidObject, InvalidQuery, LightboxError, NotFound
+from lightbox.domain.levels import Level
+from lightbox.domain.uids import is_valid_uid
+from lightbox.index.base import Deletion, Index, IndexStatistics, RemoteAE
+from lightbox.services.events import EventBus, InstancesDeleted
 from lightbox.services.ingest import IngestService
 from lightbox.storage import keys
-from lightbox.storage.base import BlobStore
+from lightbox.storage.base import BlobStore, BlobStoreError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,12 @@ _AE_TITLE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")
 _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,253}")
 # Recovery looks this far before the newest indexed object: clocks of several nodes drift a little.
 _RECOVERY_MARGIN = timedelta(hours=1)
+_BATCH = 500
+_DELETABLE = {
+    Level.STUDY: "StudyInstanceUID",
+    Level.SERIES: "SeriesInstanceUID",
+    Level.IMAGE: "SOPInstanceUID",
+}
 
 
 @dataclass
@@ -30,10 +39,13 @@ class ReindexReport:
 
 
 class ManageService:
-    def __init__(self, index: Index, blobs: BlobStore, ingest: IngestService) -> None:
+    def __init__(
+        self, index: Index, blobs: BlobStore, ingest: IngestService, events: EventBus | None = None
+    ) -> None:
         self.index = index
         self.blobs = blobs
         self.ingest = ingest
+        self.events = events or EventBus()
 
     # --- remote AE registry ----------------------------------------------------------------------------
     def add_remote_ae(self, ae_title: str, host: str, port: int, description: str = "") -> RemoteAE:
@@ -75,6 +87,62 @@ class ManageService:
                 checks[name] = f"error: {exc}"
         return checks
 
+    # --- delete --------------------------------------------------------------------------------------------
+    def delete(self, level: Level, uid: str, source: str) -> Deletion:
+        """Delete a study, series or instance: its index rows and its objects, nothing left orphaned.
+
+        The order matters. The rows go first, in one durable transaction that also records the objects'
+        keys as pending deletions; then the objects; then the records. A crash after that commit leaves
+        objects without rows, which recovery would otherwise index again and so undo an acknowledged
+        delete: recovery finishes the recorded deletions first instead. Objects first would be worse: a
+        crash then leaves rows whose objects are gone for good.
+        """
+        keyword = _DELETABLE.get(level)
+        if keyword is None:
+            raise InvalidQuery(f"cannot delete at the {level.value} level")
+        if not is_valid_uid(uid):
+            raise InvalidQuery(f"{keyword} {uid!r} is not a valid UID")
+        deletion = self.index.delete_content(level, uid)
+        if not self._remove_objects(deletion.blob_keys):
+            log.warning("objects of deleted %s %s stay pending until the next start", level.value, uid)
+        self.events.publish(
+            InstancesDeleted(
+                source,
+                level.value,
+                uid,
+                deletion.patient_id,
+                deletion.study_instance_uid,
+                deletion.sop_instance_uids,
+                deletion.size_bytes,
+            )
+        )
+        return deletion
+
+    def finish_deletions(self) -> int:
+        """Remove the objects of deletes that a crash (or a storage failure) interrupted; how many."""
+        done = 0
+        while pending := self.index.pending_blob_deletions(_BATCH):
+            if not self._remove_objects(pending):
+                break  # storage fails: the rest waits for the next start
+            done += len(pending)
+        return done
+
+    def _remove_objects(self, blob_keys: Sequence[str]) -> bool:
+        """Delete the objects, then forget their pending records (in batches); False if storage failed."""
+        for i in range(0, len(blob_keys), _BATCH):
+            batch = blob_keys[i : i + _BATCH]
+            removed: list[str] = []
+            try:
+                for key in batch:
+                    self.blobs.delete(key)
+                    removed.append(key)
+            except BlobStoreError:
+                log.exception("cannot remove a deleted object from storage")
+                return False
+            finally:
+                self.index.forget_blob_deletions(removed)
+        return True
+
     # --- recovery and reindex --------------------------------------------------------------------------
     def recover(self) -> ReindexReport:
         """Index every durable object that a crash left unindexed; remove pending writes of dead processes.
@@ -84,6 +152,9 @@ class ManageService:
         before the newest indexed object onwards can hold such objects, so only those are listed.
         """
         self.blobs.recover()
+        finished = self.finish_deletions()
+        if finished:
+            log.warning("recovery removed %d objects of interrupted deletes", finished)
         latest = self.index.latest_ingest_time()
         if latest is None:
             candidates: Iterator[str] = self.blobs.keys()
@@ -96,8 +167,25 @@ class ManageService:
 
     def reindex(self, progress: Callable[[int], None] | None = None, workers: int = 4) -> ReindexReport:
         """Rebuild the index from the stored objects (the source of truth). The AE registry stays."""
+        self.finish_deletions()
         self.index.clear_content()
-        return self._index_all(self.blobs.keys(), progress, workers)
+        return self._index_all(self._not_deleted(self.blobs.keys()), progress, workers)
+
+    def _not_deleted(self, candidates: Iterator[str]) -> Iterator[str]:
+        """The keys whose deletion is not pending: a deleted instance must never come back."""
+        batch: list[str] = []
+        for key in candidates:
+            batch.append(key)
+            if len(batch) >= _BATCH:
+                yield from self._drop_pending(batch)
+                batch = []
+        yield from self._drop_pending(batch)
+
+    def _drop_pending(self, batch: list[str]) -> list[str]:
+        if not batch:
+            return batch
+        pending = set(self.index.pending_blob_deletions(len(batch), among=batch))
+        return [k for k in batch if k not in pending]
 
     def _keys_since(self, start: datetime) -> Iterator[str]:
         hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -112,7 +200,9 @@ class ManageService:
 
         def flush() -> None:
             indexed = self.index.indexed_blob_keys(batch)
-            missing = [k for k in batch if k not in indexed]
+            # Pending deletions are looked up after the rows: a delete that commits in between (on another
+            # node) is then seen in one of the two.
+            missing = self._drop_pending([k for k in batch if k not in indexed])
             part = self._index_all(iter(missing), None, 4)
             report.indexed += part.indexed
             report.failed.extend(part.failed)

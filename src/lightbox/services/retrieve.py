@@ -74,7 +74,8 @@ class RetrieveService:
     def retrieved(self, source: str, locations: Sequence[InstanceLocation]) -> None:
         """Adapters report what they sent, once per retrieve, for audit and metrics."""
         studies = tuple(sorted({loc.study_instance_uid for loc in locations}))
-        self.events.publish(InstancesRetrieved(source, studies, len(locations)))
+        size = sum(loc.size for loc in locations)
+        self.events.publish(InstancesRetrieved(source, studies, len(locations), size))
 
 
 def _missing(location: InstanceLocation) -> NotFound:

@@ -192,6 +192,7 @@ class FileSystemBlobStore(BlobStore):
         path = self.path_of(key)
         try:
             os.unlink(path)
+            _fsync_dir(path.parent)  # a deletion the caller goes on to record must survive a power cut
         except FileNotFoundError:
             return
         except OSError as exc:
