@@ -1,4 +1,4 @@
-"""``make bench``: import rate and query latency of the archive core on generated, deterministic data.
+"""``make bench``: import rate, query latency and the DICOM port of Lightbox on generated, deterministic data.
 
 Run with ``python -m bench`` from the repository root; docs/benchmarks.md says what each figure means.
 """

@@ -1,30 +1,26 @@
-"""``python -m bench [--quick] [--only ingest|query] ...``: run the benchmark, print the tables, write JSON.
+"""``python -m bench [--quick] [--only ingest|query|dimse] ...``: run the benchmark, print tables, write JSON.
 
 Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
 threads; import the small instances into SQLite and index the same objects on PostgreSQL (reindex, or a
-bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both.
+bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both; then measure the
+DICOM port of ``lightbox serve`` (C-STORE, C-FIND on the same SQLite archive, C-GET and C-MOVE, memory).
 See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.dcmtk import DcmtkMissing
-
-from bench import DEFAULT_DATA_DIR, ct, dimse_bench, population
+from bench import DEFAULT_DATA_DIR, dimse_phase, population
 from bench.archives import fresh_archive, isolate_from_environment
-from bench.dataset import DatasetInfo, ensure_dataset, warm_page_cache
+from bench.dataset import warm_page_cache
 from bench.index_bench import (
     analyze_postgres,
     build_postgres,
@@ -35,40 +31,31 @@ from bench.index_bench import (
 )
 from bench.ingest_bench import run_import
 from bench.machine import describe, load_average
-from bench.query_bench import KINDS, Query, QueryUnavailable, build_queries, run_queries, summarize
+from bench.phases import Phases
+from bench.phases import dataset as cached_dataset
+from bench.query_bench import (
+    KINDS,
+    WARMUP_PER_KIND,
+    Query,
+    QueryUnavailable,
+    build_queries,
+    pooled,
+    run_queries,
+)
 from bench.report import render, targets, write_json
 from lightbox.app import Archive
 from lightbox.config import IngestSettings
 
-FULL = {"ct": 1000, "small": 100_000}
-QUICK = {"ct": 100, "small": 10_000}
-WARMUP_PER_KIND = 5
+# CT instances, small instances (index scale, C-FIND), the retrieved series, the large object stored over
+# C-STORE and the concurrent associations (each sends ct / associations instances).
+FULL = {"ct": 1000, "small": 100_000, "series": 500, "big_object_mib": 1024, "associations": 50}
+QUICK = {"ct": 100, "small": 10_000, "series": 100, "big_object_mib": 200, "associations": 10}
 # --pg-index auto reindexes only when the measured part of the run is projected to stay within this, which
 # leaves a margin under the 15-minute ceiling (dataset generation, once per machine, is not counted).
 AUTO_BUDGET_S = 12 * 60
 RESERVE_S = 90  # PostgreSQL start, queries and clean-up after the PostgreSQL index is built
+DIMSE_RESERVE_S = 120  # the DICOM phases that follow the queries in a full run (their import is shared)
 REINDEX_VS_IMPORT = 0.9  # a reindex has run at about 0.9 times the SQLite import rate of the same run
-
-
-class Phases:
-    """Wall-clock time of each phase, in the order they ran."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def seconds(self, prefix: str) -> float:
-        return sum(p["seconds"] for p in self.items if p["name"].startswith(prefix))
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[dict[str, Any]]:
-        entry: dict[str, Any] = {"name": name, "seconds": 0.0, "note": ""}
-        print(f"-- {name}", file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        try:
-            yield entry
-        finally:
-            entry["seconds"] = round(time.perf_counter() - start, 2)
-            self.items.append(entry)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=("ingest", "dimse", "query"),
-        help="run only the CT import, only the DICOM (C-STORE) ingest, or only the queries",
+        help="run only the CT import, only the queries, or only the DICOM port (C-STORE, C-FIND, C-GET, "
+        "C-MOVE, memory)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -93,28 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _dataset(data_dir: Path, kind: str, count: int, phases: Phases) -> DatasetInfo:
-    workers = os.cpu_count() or 1
-    root = data_dir / "datasets"
-    if kind == "ct":
-        name, version, params = f"ct-{count}", ct.GENERATOR_VERSION, ct.params(count)
-
-        def generate(path: Path) -> None:
-            ct.generate(path, count, workers)
-    else:
-        name, version, params = f"small-{count}", population.GENERATOR_VERSION, population.params(count)
-
-        def generate(path: Path) -> None:
-            population.generate(path, count, workers)
-
-    with phases(f"dataset {name}") as entry:
-        info = ensure_dataset(root / name, kind, version, params, generate)
-        entry["note"] = "cached" if info.cached else f"generated {len(info.files):,} files"
-    return info
-
-
 def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int) -> None:
-    dataset = _dataset(args.data_dir, "ct", count, phases)
+    dataset = cached_dataset(args.data_dir, "ct", count, phases)
     results["datasets"]["ct"] = dataset.summary()
     default = IngestSettings().workers
     for workers in sorted({1, default}):
@@ -132,31 +100,26 @@ def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phas
         results["import"].append({**run.as_dict(), "default": workers == default})
 
 
-def dimse_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int) -> None:
-    dataset = _dataset(args.data_dir, "ct", count, phases)
-    results["datasets"]["ct"] = dataset.summary()
-    with phases("DICOM C-STORE ingest vs storescp") as entry:
-        warm_page_cache(dataset.files)
-        try:
-            results["dimse"] = dimse_bench.run(dataset.files, dataset.total_bytes, args.data_dir / "runs")
-        except DcmtkMissing as exc:
-            entry["note"] = f"skipped: {exc}"
-
-
 def _queries(archive: Archive, note: str, queries: list[Query], warmup: list[Query]) -> dict[str, Any]:
     try:
         kinds = run_queries(archive, queries, warmup)
     except QueryUnavailable as exc:
         return {"skipped": str(exc)}
-    ok = [k for k in kinds.values() if k.error is None]
-    overall = summarize([t for k in ok for t in k.times_ms], [m for k in ok for m in k.matches])
-    return {"note": note, "kinds": [k.as_dict() for k in kinds.values()], "overall": overall}
+    return {"note": note, **pooled(kinds)}
 
 
 def query_phase(
-    args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int, started: float
-) -> None:
-    dataset = _dataset(args.data_dir, "small", count, phases)
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    phases: Phases,
+    count: int,
+    started: float,
+    later_s: float,
+) -> Path:
+    """Index scale and queries; returns the SQLite archive's directory, closed, for the C-FIND part.
+
+    ``later_s`` is the time the phases after this one are expected to take, for the PostgreSQL budget."""
+    dataset = cached_dataset(args.data_dir, "small", count, phases)
     results["datasets"]["small"] = dataset.summary()
     workers = IngestSettings().workers
     pop = population.build_population(count)
@@ -184,11 +147,12 @@ def query_phase(
             query["engines"]["sqlite"] = _queries(sqlite_archive, note, queries, warmup)
         if args.no_postgres:
             index["postgresql"] = query["engines"]["postgresql"] = {"skipped": "--no-postgres"}
-            return
-        measured = time.perf_counter() - started - phases.seconds("dataset ")
-        postgres_part(args, results, phases, sqlite_archive, queries, warmup, workers, measured)
+        else:
+            measured = time.perf_counter() - started - phases.seconds("dataset ") + later_s
+            postgres_part(args, results, phases, sqlite_archive, queries, warmup, workers, measured)
     finally:
         sqlite_archive.close()
+    return sqlite_archive.settings.data_dir
 
 
 def postgres_part(
@@ -267,13 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     phases = Phases()
     results["phases"] = phases.items
+    index_archive = None
     try:
         if args.only in (None, "ingest"):
             ingest_phase(args, results, phases, sizes["ct"])
-        if args.only in (None, "dimse"):
-            dimse_phase(args, results, phases, sizes["ct"])
         if args.only in (None, "query"):
-            query_phase(args, results, phases, sizes["small"], started)
+            later = DIMSE_RESERVE_S if args.only is None else 0.0
+            index_archive = query_phase(args, results, phases, sizes["small"], started, later)
+        if args.only in (None, "dimse"):
+            # After the queries: C-FIND is served from the archive they were timed on, imported once.
+            dimse_phase.run(args, results, phases, sizes, index_archive)
     finally:
         if not args.keep:
             with phases("remove the run's archives"):

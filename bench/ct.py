@@ -79,26 +79,25 @@ _PEOPLE = (
 )
 
 
+def _study(i: int) -> _Study:
+    name, sex, birth, age, weight = _PEOPLE[i % len(_PEOPLE)]
+    return _Study(
+        index=i,
+        patient_name=name,
+        patient_id=f"CT{SEED % 10000:04d}{i:04d}",
+        birth_date=birth,
+        sex=sex,
+        age=age,
+        weight=weight,
+        study_date=f"202403{11 + i:02d}",
+        study_time=f"{8 + 2 * i:02d}{17 + i:02d}43.{125000 + i * 1111:06d}",
+        accession=f"RCT24{3110 + i:06d}",
+        scale=(0.93, 1.08, 0.97, 1.02)[i % 4],
+    )
+
+
 def _studies() -> list[_Study]:
-    out = []
-    for i in range(STUDIES):
-        name, sex, birth, age, weight = _PEOPLE[i % len(_PEOPLE)]
-        out.append(
-            _Study(
-                index=i,
-                patient_name=name,
-                patient_id=f"CT{SEED % 10000:04d}{i:04d}",
-                birth_date=birth,
-                sex=sex,
-                age=age,
-                weight=weight,
-                study_date=f"202403{11 + i:02d}",
-                study_time=f"{8 + 2 * i:02d}{17 + i:02d}43.{125000 + i * 1111:06d}",
-                accession=f"RCT24{3110 + i:06d}",
-                scale=(0.93, 1.08, 0.97, 1.02)[i % 4],
-            )
-        )
-    return out
+    return [_study(i) for i in range(STUDIES)]
 
 
 def _paint_ellipse(img: np.ndarray, cx: float, cy: float, a: float, b: float, value: float) -> None:
@@ -270,3 +269,23 @@ def generate(root: Path, count: int, workers: int) -> None:
 
 def params(count: int) -> dict[str, object]:
     return {"count": count, "seed": SEED, "studies": STUDIES, "size": SIZE}
+
+
+# The retrieve benchmark's series: one more study after the ``STUDIES`` of ``generate``, so its UIDs are
+# its own, with all its slices in one series.
+SERIES_STUDY = STUDIES
+
+
+def generate_series(root: Path, slices: int) -> None:
+    """Write one study of ``slices`` slices in a single series (one process: its noise is one stream)."""
+    _write_study(root, _study(SERIES_STUDY), slices)
+
+
+def series_params(slices: int) -> dict[str, object]:
+    return {"slices": slices, "seed": SEED, "study": SERIES_STUDY, "size": SIZE}
+
+
+def series_uids() -> tuple[str, str]:
+    """The Study and Series Instance UIDs of the series that ``generate_series`` wrote."""
+    study = _study(SERIES_STUDY)
+    return make_uid("ct", SEED, study.index, "study"), make_uid("ct", SEED, study.index, "series")

@@ -28,6 +28,8 @@ from lightbox.domain.levels import Level, Model
 from lightbox.domain.values import fold_name
 
 SEED = 7
+WARMUP_PER_KIND = 5  # untimed queries of each kind before the timed ones
+_WRONG_KEPT = 3  # queries with a wrong count kept per kind, for the JSON
 RETURN_KEYS = (
     "PatientName",
     "PatientID",
@@ -163,11 +165,18 @@ class KindResult:
     times_ms: list[float] = field(default_factory=list)
     matches: list[int] = field(default_factory=list)
     wrong_counts: int = 0
+    wrong: list[dict[str, Any]] = field(default_factory=list)  # the first few, to look into
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         summary = summarize(self.times_ms, self.matches)
-        return {"kind": self.kind, **summary, "wrong_counts": self.wrong_counts, "error": self.error}
+        return {
+            "kind": self.kind,
+            **summary,
+            "wrong_counts": self.wrong_counts,
+            "wrong": self.wrong,
+            "error": self.error,
+        }
 
 
 def summarize(times_ms: list[float], matches: list[int]) -> dict[str, Any]:
@@ -183,26 +192,41 @@ def summarize(times_ms: list[float], matches: list[int]) -> dict[str, Any]:
     }
 
 
+def pooled(kinds: dict[str, KindResult]) -> dict[str, Any]:
+    """Each kind's summary and, pooled over the kinds that did not fail, the overall one."""
+    ok = [k for k in kinds.values() if k.error is None]
+    overall = summarize([t for k in ok for t in k.times_ms], [m for k in ok for m in k.matches])
+    return {"kinds": [k.as_dict() for k in kinds.values()], "overall": overall}
+
+
 def run_queries(archive: Archive, queries: list[Query], warmup: list[Query]) -> dict[str, KindResult]:
-    """Warm up, then time ``queries``; a kind whose query raises is reported with the error and skipped."""
+    """Warm up, then time ``queries`` through the query service."""
     service, options = query_service(archive)
+
+    def one(identifier: Dataset) -> int:
+        return sum(1 for _ in service.find(Level.STUDY, identifier, model=Model.STUDY_ROOT, options=options))
+
+    return time_queries(one, queries, warmup)
+
+
+def time_queries(
+    one: Callable[[Dataset], int], queries: list[Query], warmup: list[Query]
+) -> dict[str, KindResult]:
+    """Warm up, then time ``one(identifier)`` (which returns the number of matches) for each of ``queries``;
+    a kind whose query raises is reported with the error and skipped."""
     results = {kind: KindResult(kind) for kind in KINDS}
-
-    def one(query: Query) -> tuple[float, int]:
-        identifier = query.identifier()
-        start = time.perf_counter()
-        found = sum(1 for _ in service.find(Level.STUDY, identifier, model=Model.STUDY_ROOT, options=options))
-        return (time.perf_counter() - start) * 1000.0, found
-
     with _frozen_heap():
         for timed, query in [*((False, q) for q in warmup), *((True, q) for q in queries)]:
             result = results[query.kind]
             if result.error is not None:
                 continue
+            identifier = query.identifier()
             try:
-                ms, found = one(query)
+                start = time.perf_counter()
+                found = one(identifier)
+                ms = (time.perf_counter() - start) * 1000.0
             except Exception as exc:  # report what the service said and keep measuring the other kinds
-                result.error = f"{type(exc).__name__}: {exc}"
+                result.error = f"{type(exc).__name__}: {exc} (query {query.match})"
                 continue
             if not timed:
                 continue
@@ -210,6 +234,9 @@ def run_queries(archive: Archive, queries: list[Query], warmup: list[Query]) -> 
             result.matches.append(found)
             if found not in query.expected:
                 result.wrong_counts += 1
+                if len(result.wrong) < _WRONG_KEPT:
+                    expected = sorted(query.expected)
+                    result.wrong.append({"match": query.match, "expected": expected, "got": found})
     return results
 
 

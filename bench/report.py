@@ -9,9 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.report_dimse import dimse_lines
+from bench.tables import latency_lines, table
+
 IMPORT_TARGET = 400.0  # CT instances/s with the default threads, every object durable
 QUERY_P95_TARGET_MS = 20.0  # STUDY level at 100,000 instances, each engine
-TARGET_INSTANCES = 100_000  # the query target is stated at this archive size
+TARGET_INSTANCES = 100_000  # the query targets are stated at this archive size
+RETRIEVE_TARGET_MB_S = 200.0  # C-GET of one CT series by getscu
+RETRIEVE_TARGET_INSTANCES = 500  # the C-GET target is stated for a series of this many CT instances
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,22 +49,42 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": (overall["p95_ms"] < QUERY_P95_TARGET_MS and not errors) if at_scale else None,
             }
         )
+    return out + _dimse_targets(results.get("dimse") or {})
+
+
+def _dimse_targets(dimse: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    find = dimse.get("find")
+    if find and "skipped" not in find:
+        overall = find.get("overall") or {}
+        failed = find.get("error") or any(k.get("error") for k in find.get("kinds", []))
+        at_scale = find.get("instances") == TARGET_INSTANCES
+        out.append(
+            {
+                "target": f"DIMSE C-FIND STUDY p95 < {QUERY_P95_TARGET_MS:.0f} ms at 100,000 instances",
+                "measured": (f"p95 {overall['p95_ms']:.1f} ms" if overall.get("queries") else "no figure")
+                + (" (failed)" if failed else ""),
+                "met": False if failed else (overall["p95_ms"] < QUERY_P95_TARGET_MS) if at_scale else None,
+            }
+        )
+    retrieve = dimse.get("retrieve")
+    if retrieve and "skipped" not in retrieve:
+        rows = retrieve.get("rows", [])
+        get = next((r for r in rows if r["operation"] == "C-GET" and not r["reference"]), None)
+        full = retrieve.get("instances") == RETRIEVE_TARGET_INSTANCES
+        out.append(
+            {
+                "target": f"DIMSE C-GET of a {RETRIEVE_TARGET_INSTANCES}-instance CT series "
+                f">= {RETRIEVE_TARGET_MB_S:.0f} MB/s",
+                "measured": f"{get['mb_per_s']:.0f} MB/s" if get else "failed",
+                "met": False if get is None else (get["mb_per_s"] >= RETRIEVE_TARGET_MB_S) if full else None,
+            }
+        )
     return out
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-
-
-def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        padded = [f"{cells[0]:<{widths[0]}}"]
-        padded += [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return indent + "  ".join(padded)
-
-    return [line(headers), indent + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
 def _import_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
@@ -106,28 +131,7 @@ def _query_lines(query: dict[str, Any]) -> list[str]:
         if "skipped" in data:
             lines += [f"  {label}: skipped ({data['skipped']})"]
             continue
-        rows = []
-        for k in [*data["kinds"], {"kind": "all kinds", **data["overall"]}]:
-            if not k.get("queries"):
-                rows.append([k["kind"], "0", "-", "-", "-", "-", k.get("error") or ""])
-                continue
-            check = "ok" if not k.get("wrong_counts") else f"{k['wrong_counts']} wrong counts"
-            if k["kind"] == "all kinds":
-                check = ""
-            rows.append(
-                [
-                    k["kind"],
-                    str(k["queries"]),
-                    f"{k['mean_matches']:,.1f}",
-                    f"{k['median_ms']:.2f}",
-                    f"{k['p95_ms']:.2f}",
-                    f"{k['max_ms']:.2f}",
-                    check,
-                ]
-            )
-        lines += [f"  {label} ({data['note']})"]
-        headers = ["query", "n", "matches", "median ms", "p95 ms", "max ms", "count check"]
-        lines += _table(headers, rows, indent="    ")
+        lines += [f"  {label} ({data['note']})", *latency_lines(data)]
     return lines
 
 
@@ -149,26 +153,7 @@ def render(results: dict[str, Any]) -> str:
         out.append("")
     if results.get("import"):
         out.append("CT import (SQLite index, filesystem objects fsynced; sources read from the page cache)")
-        out += _table(_IMPORT_HEADERS, _import_rows(results["import"]))
-        out.append("")
-    if results.get("dimse"):
-        out.append(
-            "DICOM C-STORE ingest (storescu -> SCP, TCP_NODELAY=1; Lightbox fsyncs and indexes each object)"
-        )
-        out += _table(
-            ["run", "instances", "storescp/s", "lightbox/s", "MB/s", "ratio"],
-            [
-                [
-                    r["label"],
-                    f"{r['instances']:,}",
-                    f"{r['storescp_per_s']:.0f}",
-                    f"{r['lightbox_per_s']:.0f}",
-                    f"{r['lightbox_mb_per_s']:.1f}",
-                    f"{r['ratio']:.2f}",
-                ]
-                for r in results["dimse"]
-            ],
-        )
+        out += table(_IMPORT_HEADERS, _import_rows(results["import"]))
         out.append("")
     index = results.get("index")
     if index:
@@ -191,7 +176,7 @@ def render(results: dict[str, Any]) -> str:
                     str(pg["failed"]),
                 ]
             )
-        out += _table(_IMPORT_HEADERS, rows)
+        out += table(_IMPORT_HEADERS, rows)
         if pg and "skipped" in pg:
             out.append(f"  PostgreSQL: skipped ({pg['skipped']})")
         elif pg:
@@ -212,6 +197,8 @@ def render(results: dict[str, Any]) -> str:
                 f"kind after {query['warmup_per_kind']} warm-up; time until the last match is read)"
             )
             out += [*_query_lines(query), ""]
+    if results.get("dimse"):
+        out += dimse_lines(results["dimse"], results["run"]["mode"] == "quick")
     if results.get("targets"):
         out.append("Targets")
         for t in results["targets"]:

@@ -28,16 +28,9 @@ def tool(name: str) -> str:
 
 
 @contextlib.contextmanager
-def storescp(folder: Path, ae_title: str = "STORESCP", max_pdu: int = 131072) -> Iterator[int]:
-    """A storescp writing into ``folder`` on a free loopback port; yields the port."""
-    port = free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [tool("storescp"), "-aet", ae_title, "--max-pdu", str(max_pdu), "-od", str(folder), str(port)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def listening(command: list[str], port: int) -> Iterator[int]:
+    """Run a dcmtk server ``command`` until the block ends, once it accepts connections on ``port``."""
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -48,6 +41,16 @@ def storescp(folder: Path, ae_title: str = "STORESCP", max_pdu: int = 131072) ->
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def storescp(folder: Path, ae_title: str = "STORESCP", max_pdu: int = 131072) -> Iterator[int]:
+    """A storescp writing into ``folder`` on a free loopback port; yields the port."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [tool("storescp"), "-aet", ae_title, "--max-pdu", str(max_pdu), "-od", str(folder), str(port)]
+    with listening(command, port):
+        yield port
 
 
 def require(name: str) -> str:

@@ -8,37 +8,15 @@ ratio is the price of "nothing acknowledged is ever lost" as much as of the netw
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.dcmtk import ENV, storescp, tool
+from tests.support.dcmtk import storescp
 from tests.support.server import running_server
 
+from bench.storescu import send
+
 CONFIGS = [(1, None), (1, 131072), (4, None), (4, 131072)]  # associations, storescu --max-send-pdu
-
-
-def _send(port: int, called_ae: str, files: list[Path], associations: int, max_pdu: int | None) -> float:
-    """Seconds for storescu processes (one per association) to send ``files`` between them."""
-    storescu = tool("storescu")
-    extra = ["--max-send-pdu", str(max_pdu)] if max_pdu else []
-    groups = [files[i::associations] for i in range(associations)]
-    started = time.perf_counter()
-    procs = [
-        subprocess.Popen(
-            [storescu, *extra, "-aec", called_ae, "127.0.0.1", str(port), *map(str, group)],
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for group in groups
-    ]
-    failures = [p.stderr.read().decode(errors="replace") for p in procs if p.wait() != 0 and p.stderr]
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"storescu failed: {failures[0][-500:]}")
-    return elapsed
 
 
 def run(files: list[Path], total_bytes: int, workdir: Path) -> list[dict[str, Any]]:
@@ -48,9 +26,9 @@ def run(files: list[Path], total_bytes: int, workdir: Path) -> list[dict[str, An
         label = f"{associations} assoc., {'128 kB' if max_pdu else '16 kB'} PDU"
         base = workdir / f"dimse-{associations}-{max_pdu or 'default'}"
         with storescp(base / "storescp") as port:
-            reference = _send(port, "STORESCP", files, associations, max_pdu)
+            reference = send(port, "STORESCP", files, associations, max_pdu)
         with running_server(base / "lightbox") as server:
-            measured = _send(server.dicom_port, "LIGHTBOX", files, associations, max_pdu)
+            measured = send(server.dicom_port, "LIGHTBOX", files, associations, max_pdu)
         shutil.rmtree(base, ignore_errors=True)
         n = len(files)
         rows.append(
