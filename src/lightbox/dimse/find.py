@@ -6,19 +6,22 @@ import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from typing import Any
 
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import Association, Message
-from lightbox.dimse.identifiers import encode_identifier
 from lightbox.dimse.requests import Cancellations, read_identifier
 from lightbox.domain.errors import LightboxError
 from lightbox.domain.levels import Level, Model
-from lightbox.services.query import QueryOptions, QueryResult, QueryService, to_dataset
+from lightbox.formats.encoding import EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from lightbox.formats.json_to_dicom import encode_dataset
+from lightbox.services.query import QueryOptions, QueryResult, QueryService
 
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 FIND_MODELS = {PATIENT_ROOT_FIND: Model.PATIENT_ROOT, STUDY_ROOT_FIND: Model.STUDY_ROOT}
 _BATCH = 50  # matches fetched per trip to the worker thread
+_UTF8 = {"vr": "CS", "Value": ["ISO_IR 192"]}  # values are Unicode; UTF-8 carries them all
 
 
 def _options(agreed: bytes) -> QueryOptions:
@@ -67,6 +70,17 @@ class FindSCP:
                 result.cancel()  # ends the query (and reports it) if it did not run to its end
         association.send(context_id, dimse.c_find_rsp(command, final, False))
 
+    def _identifier(self, match: dict[str, Any], level: Level, syntax: str) -> bytes:
+        """The match as the response's identifier, written straight from its DICOM JSON."""
+        doc = {**match, "00080005": _UTF8, "00080052": {"vr": "CS", "Value": [level.value]}}
+        if "00080054" in doc:  # Retrieve AE Title: the service leaves it to us
+            doc["00080054"] = {"vr": "AE", "Value": [self.ae_title]}
+        return encode_dataset(
+            doc,
+            implicit_vr=syntax == IMPLICIT_VR_LITTLE_ENDIAN,
+            little_endian=syntax != EXPLICIT_VR_BIG_ENDIAN,
+        )
+
     async def _stream(
         self,
         association: Association,
@@ -83,13 +97,8 @@ class FindSCP:
             for match in batch:
                 if cancelled():
                     return status.CANCEL
-                ds = to_dataset(match)
-                ds.SpecificCharacterSet = "ISO_IR 192"  # values are Unicode; UTF-8 carries them all
-                ds.QueryRetrieveLevel = level.value
-                if "RetrieveAETitle" in ds:
-                    ds.RetrieveAETitle = self.ae_title
                 rsp = dimse.c_find_rsp(message.command, status.PENDING, True)
-                association.send(message.context_id, rsp, encode_identifier(ds, syntax))
+                association.send(message.context_id, rsp, self._identifier(match, level, syntax))
             if cancelled():
                 return status.CANCEL
             if len(batch) < _BATCH:
