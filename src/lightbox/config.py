@@ -125,6 +125,12 @@ class NetworkSettings(BaseModel):
 class DicomWebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins (scheme://host[:port]) whose pages may call the HTTP API from a browser, "
+        "such as a viewer served elsewhere; [\"*\"] allows any. Empty (the default): none.",
+    )
+
     qido_max_results: int = Field(
         default=1000,
         ge=1,

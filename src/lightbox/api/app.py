@@ -7,6 +7,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from lightbox import __version__
 from lightbox.api import content, observability, system
@@ -25,6 +27,7 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
         title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
     )
     problems.install(app)
+    _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
     app.include_router(content.router(archive, executor))
@@ -39,3 +42,21 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return app
+
+
+# Compressed already, or large binary streams a viewer wants as fast as the disk gives them: JSON (QIDO,
+# metadata, the API) is what gzip pays for.
+_NOT_GZIPPED = ("multipart/*", "application/dicom", "application/octet-stream", "image/*", "video/*")
+
+
+def _install_http_middleware(app: FastAPI, cors_origins: list[str]) -> None:
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6, exclude_content_types=_NOT_GZIPPED)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Warning", "Content-Location"],
+            max_age=600,
+        )

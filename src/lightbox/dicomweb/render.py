@@ -42,6 +42,7 @@ class Window:
 
     center: float
     width: float
+    function: str | None = None  # LINEAR, LINEAR_EXACT or SIGMOID; None: the object's VOI LUT Function
 
 
 def read_frame(f: BinaryIO, index: int = 0) -> tuple[np.ndarray, Dataset]:
@@ -88,6 +89,23 @@ def encode_jpeg(pixels: np.ndarray, quality: int = DEFAULT_QUALITY) -> bytes:
     return out.getvalue()
 
 
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG of 8-bit greyscale or RGB pixels (lossless)."""
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=3)
+    return out.getvalue()
+
+
+def fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image scaled, up or down, to fit ``width`` x ``height`` with its aspect ratio kept."""
+    rows, columns = pixels.shape[:2]
+    scale = min(width / columns, height / rows)
+    size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+    if size == (columns, rows):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+
+
 def render_jpeg(
     f: BinaryIO, index: int = 0, *, window: Window | None = None, quality: int = DEFAULT_QUALITY
 ) -> bytes:
@@ -104,7 +122,7 @@ def _voi(values: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarray:
         if width > 0:
             window = Window(center, width)
     if window is not None:
-        return _windowed(values, window, function)
+        return _windowed(values, window, window.function or function)
     if "VOILUTSequence" in ds:
         # the LUT maps the Modality LUT's output, as integers (PS3.3 C.11.2.1)
         values = apply_voi(np.rint(values).astype(np.int64), ds).astype(np.float64)

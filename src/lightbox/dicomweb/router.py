@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from fastapi import APIRouter
 
 from lightbox.app import Archive
-from lightbox.dicomweb import bulkdata, metadata, qido, stow, wado
+from lightbox.dicomweb import bulkdata, metadata, qido, rendered, stow, wado
 from lightbox.dicomweb.urls import BASE_PATH
 
 
@@ -18,4 +18,5 @@ def dicomweb_router(archive: Archive, executor: Executor) -> APIRouter:
     router.include_router(metadata.router(archive, executor))
     router.include_router(bulkdata.router(archive, executor))
     router.include_router(wado.router(archive, executor))
+    router.include_router(rendered.router(archive, executor))
     return router
