@@ -68,9 +68,14 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         retrieve.retrieved(client_source(request), [location])
         return Response(image, media_type=presentation.media_type)
 
-    def many_images(
-        request: Request, items: Sequence[tuple[InstanceLocation, int]], presentation: Presentation
-    ) -> Response:
+    async def one_instance(study: str, series: str, sop_instance: str) -> InstanceLocation:
+        uids = {"StudyInstanceUID": study, "SeriesInstanceUID": series, "SOPInstanceUID": sop_instance}
+        return (await locate(Level.IMAGE, **uids))[0]
+
+    def many_images(request: Request, items: Sequence[tuple[InstanceLocation, int]]) -> Response:
+        presentation = _presentation(request, thumbnail=False, multipart=True)
+        if isinstance(presentation, Response):
+            return presentation
         parts = Multipart(presentation.media_type)
         loop = asyncio.get_running_loop()
 
@@ -86,41 +91,27 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
     # --- rendered ----------------------------------------------------------------------------------------
     @routes.get("/studies/{study}/rendered", summary="Every instance of a study, rendered")
     async def study_rendered(request: Request, study: str) -> Response:
-        presentation = _presentation(request, thumbnail=False, multipart=True)
-        if isinstance(presentation, Response):
-            return presentation
         found = await locate(Level.STUDY, StudyInstanceUID=study)
-        return many_images(request, [(loc, 0) for loc in found], presentation)
+        return many_images(request, [(loc, 0) for loc in found])
 
     @routes.get("/studies/{study}/series/{series}/rendered", summary="Every instance of a series, rendered")
     async def series_rendered(request: Request, study: str, series: str) -> Response:
-        presentation = _presentation(request, thumbnail=False, multipart=True)
-        if isinstance(presentation, Response):
-            return presentation
         found = await locate(Level.SERIES, StudyInstanceUID=study, SeriesInstanceUID=series)
-        return many_images(request, [(loc, 0) for loc in found], presentation)
+        return many_images(request, [(loc, 0) for loc in found])
 
     @routes.get(_INSTANCE + "/rendered", summary="An instance rendered (its first frame)")
     async def instance_rendered(request: Request, study: str, series: str, instance: str) -> Response:
-        found = await locate(
-            Level.IMAGE, StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=instance
-        )
-        return await one_image(request, found[0], 0, thumbnail=False)
+        return await one_image(request, await one_instance(study, series, instance), 0, thumbnail=False)
 
     @routes.get(_INSTANCE + "/frames/{frame_list}/rendered", summary="Frames of an instance, rendered")
     async def frames_rendered(
         request: Request, study: str, series: str, instance: str, frame_list: str
     ) -> Response:
         numbers = frame_numbers(frame_list)
-        found = await locate(
-            Level.IMAGE, StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=instance
-        )
+        location = await one_instance(study, series, instance)
         if len(numbers) == 1:
-            return await one_image(request, found[0], numbers[0] - 1, thumbnail=False)
-        presentation = _presentation(request, thumbnail=False, multipart=True)
-        if isinstance(presentation, Response):
-            return presentation
-        return many_images(request, [(found[0], n - 1) for n in numbers], presentation)
+            return await one_image(request, location, numbers[0] - 1, thumbnail=False)
+        return many_images(request, [(location, n - 1) for n in numbers])
 
     # --- thumbnails --------------------------------------------------------------------------------------
     @routes.get("/studies/{study}/thumbnail", summary="A thumbnail of a study")
@@ -136,20 +127,15 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
 
     @routes.get(_INSTANCE + "/thumbnail", summary="A thumbnail of an instance")
     async def instance_thumbnail(request: Request, study: str, series: str, instance: str) -> Response:
-        found = await locate(
-            Level.IMAGE, StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=instance
-        )
-        return await one_image(request, found[0], 0, thumbnail=True)
+        return await one_image(request, await one_instance(study, series, instance), 0, thumbnail=True)
 
     @routes.get(_INSTANCE + "/frames/{frame_list}/thumbnail", summary="A thumbnail of a frame")
     async def frame_thumbnail(
         request: Request, study: str, series: str, instance: str, frame_list: str
     ) -> Response:
         numbers = frame_numbers(frame_list)
-        found = await locate(
-            Level.IMAGE, StudyInstanceUID=study, SeriesInstanceUID=series, SOPInstanceUID=instance
-        )
-        return await one_image(request, found[0], numbers[0] - 1, thumbnail=True)
+        location = await one_instance(study, series, instance)
+        return await one_image(request, location, numbers[0] - 1, thumbnail=True)
 
     return routes
 
