@@ -1,9 +1,10 @@
-"""``python -m bench [--quick] [--only ingest|query|dimse] ...``: run the benchmark, print tables, write JSON.
+"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb] ...``: run, print tables, write JSON.
 
 Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
 threads; import the small instances into SQLite and index the same objects on PostgreSQL (reindex, or a
 bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both; then measure the
-DICOM port of ``lightbox serve`` (C-STORE, C-FIND on the same SQLite archive, C-GET and C-MOVE, memory).
+DICOM port of ``lightbox serve`` (C-STORE, C-FIND on the same SQLite archive, C-GET and C-MOVE, memory),
+then its DICOMweb (QIDO-RS on the same archive, WADO-RS retrieval and metadata, STOW-RS).
 See docs/benchmarks.md.
 """
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, dimse_phase, population
+from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, population
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import warm_page_cache
 from bench.index_bench import (
@@ -46,15 +47,33 @@ from bench.report import render, targets, write_json
 from lightbox.app import Archive
 from lightbox.config import IngestSettings
 
-# CT instances, small instances (index scale, C-FIND), the retrieved series, the large object stored over
-# C-STORE and the concurrent associations (each sends ct / associations instances).
-FULL = {"ct": 1000, "small": 100_000, "series": 500, "big_object_mib": 1024, "associations": 50}
-QUICK = {"ct": 100, "small": 10_000, "series": 100, "big_object_mib": 200, "associations": 10}
+# CT instances, small instances (index scale, C-FIND, QIDO-RS), the retrieved series (C-GET, C-MOVE,
+# WADO-RS), the large object stored over C-STORE, the concurrent associations (each sends ct / associations
+# instances), the series whose metadata is timed and the CT instances stored over STOW-RS.
+FULL = {
+    "ct": 1000,
+    "small": 100_000,
+    "series": 500,
+    "big_object_mib": 1024,
+    "associations": 50,
+    "metadata_series": 600,
+    "stow": 1000,
+}
+QUICK = {
+    "ct": 100,
+    "small": 10_000,
+    "series": 100,
+    "big_object_mib": 200,
+    "associations": 10,
+    "metadata_series": 100,
+    "stow": 200,
+}
 # --pg-index auto reindexes only when the measured part of the run is projected to stay within this, which
 # leaves a margin under the 15-minute ceiling (dataset generation, once per machine, is not counted).
 AUTO_BUDGET_S = 12 * 60
 RESERVE_S = 90  # PostgreSQL start, queries and clean-up after the PostgreSQL index is built
 DIMSE_RESERVE_S = 120  # the DICOM phases that follow the queries in a full run (their import is shared)
+DICOMWEB_RESERVE_S = 90  # the DICOMweb phases after them (QIDO-RS shares the import too)
 REINDEX_VS_IMPORT = 0.9  # a reindex has run at about 0.9 times the SQLite import rate of the same run
 
 
@@ -63,9 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
     parser.add_argument(
         "--only",
-        choices=("ingest", "dimse", "query"),
-        help="run only the CT import, only the queries, or only the DICOM port (C-STORE, C-FIND, C-GET, "
-        "C-MOVE, memory)",
+        choices=("ingest", "dimse", "query", "dicomweb"),
+        help="run only the CT import, only the queries, only the DICOM port (C-STORE, C-FIND, C-GET, "
+        "C-MOVE, memory) or only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -236,11 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "ingest"):
             ingest_phase(args, results, phases, sizes["ct"])
         if args.only in (None, "query"):
-            later = DIMSE_RESERVE_S if args.only is None else 0.0
+            later = DIMSE_RESERVE_S + DICOMWEB_RESERVE_S if args.only is None else 0.0
             index_archive = query_phase(args, results, phases, sizes["small"], started, later)
         if args.only in (None, "dimse"):
             # After the queries: C-FIND is served from the archive they were timed on, imported once.
             dimse_phase.run(args, results, phases, sizes, index_archive)
+        if args.only in (None, "dicomweb"):
+            # After the DICOM port: QIDO-RS is served from the archive C-FIND was, imported once for both.
+            dicomweb_phase.run(args, results, phases, sizes, index_archive)
     finally:
         if not args.keep:
             with phases("remove the run's archives"):

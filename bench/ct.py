@@ -158,8 +158,8 @@ def _reconstruction_circle() -> np.ndarray:
     return (c[None, :] ** 2 + c[:, None] ** 2) <= (SIZE / 2) ** 2
 
 
-def _header(study: _Study, slices: int, thickness: float) -> Dataset:
-    """Everything that is the same for every slice of the study."""
+def _header(study: _Study, slices: int, thickness: float, step: int) -> Dataset:
+    """Everything that is the same for every slice of the study (every ``step``-th pixel of a row kept)."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -216,9 +216,9 @@ def _header(study: _Study, slices: int, thickness: float) -> Dataset:
     ds.PositionReferenceIndicator = ""
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = SIZE
-    ds.Columns = SIZE
-    ds.PixelSpacing = [f"{SPACING:g}", f"{SPACING:g}"]
+    ds.Rows = SIZE // step
+    ds.Columns = SIZE // step
+    ds.PixelSpacing = [f"{SPACING * step:g}", f"{SPACING * step:g}"]
     ds.BitsAllocated = 16
     ds.BitsStored = 12
     ds.HighBit = 11
@@ -233,20 +233,22 @@ def _header(study: _Study, slices: int, thickness: float) -> Dataset:
     return ds
 
 
-def _write_study(root: Path, study: _Study, slices: int) -> None:
+def _write_study(root: Path, study: _Study, slices: int, step: int = 1) -> None:
+    """``step`` > 1 keeps every ``step``-th pixel of each row and column: the same headers, small pixels."""
     thickness = COVERAGE_MM / slices
-    ds = _header(study, slices, thickness)
+    ds = _header(study, slices, thickness, step)
+    size = SIZE // step
     rng = np.random.default_rng([SEED, study.index])
-    circle = _reconstruction_circle()
+    circle = _reconstruction_circle()[::step, ::step]
     directory = root / f"study{study.index}"
     directory.mkdir()
     z_top = -120.0
-    corner = -FOV_MM / 2 + SPACING / 2  # centre of the first pixel (PS3.3 C.7.6.2.1.1)
+    corner = -FOV_MM / 2 + SPACING * step / 2  # centre of the first pixel (PS3.3 C.7.6.2.1.1)
     for i in range(slices):
         t = i / max(slices - 1, 1)
         z = z_top - (slices - 1 - i) * thickness
-        hu = phantom(t, study.scale)
-        hu += rng.standard_normal((SIZE, SIZE), dtype=np.float32) * NOISE_HU
+        hu = phantom(t, study.scale)[::step, ::step]
+        hu += rng.standard_normal((size, size), dtype=np.float32) * NOISE_HU
         stored = np.clip(np.rint(hu + 1024.0), 0, 4095).astype(np.uint16)
         stored[~circle] = 0  # outside the reconstructed field: the lowest value, as scanners pad
         ds.SOPInstanceUID = make_uid("ct", SEED, study.index, "image", i)
@@ -288,4 +290,26 @@ def series_params(slices: int) -> dict[str, object]:
 def series_uids() -> tuple[str, str]:
     """The Study and Series Instance UIDs of the series that ``generate_series`` wrote."""
     study = _study(SERIES_STUDY)
+    return make_uid("ct", SEED, study.index, "study"), make_uid("ct", SEED, study.index, "series")
+
+
+# The metadata benchmark's series: headers of the same CT generator, one more study again, with every
+# eighth pixel only (64x64): a series' metadata is its headers, and its pixel data is a BulkDataURI anyway.
+HEADER_SERIES_STUDY = STUDIES + 1
+HEADER_SERIES_STEP = 8
+
+
+def generate_header_series(root: Path, slices: int) -> None:
+    """Write one study of ``slices`` small-pixel slices in a single series."""
+    _write_study(root, _study(HEADER_SERIES_STUDY), slices, HEADER_SERIES_STEP)
+
+
+def header_series_params(slices: int) -> dict[str, object]:
+    size = SIZE // HEADER_SERIES_STEP
+    return {"slices": slices, "seed": SEED, "study": HEADER_SERIES_STUDY, "size": size}
+
+
+def header_series_uids() -> tuple[str, str]:
+    """The Study and Series Instance UIDs of the series that ``generate_header_series`` wrote."""
+    study = _study(HEADER_SERIES_STUDY)
     return make_uid("ct", SEED, study.index, "study"), make_uid("ct", SEED, study.index, "series")

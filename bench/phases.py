@@ -36,7 +36,8 @@ class Phases:
 
 
 def dataset(data_dir: Path, kind: str, count: int, phases: Phases) -> DatasetInfo:
-    """The cached dataset ``kind`` ("ct", "ct-series", "small") of ``count`` instances, made if missing."""
+    """The cached dataset ``kind`` ("ct", "ct-series", "ct-headers", "small") of ``count`` instances, made
+    if missing."""
     workers = os.cpu_count() or 1
     if kind == "ct":
         name, version, params = f"ct-{count}", ct.GENERATOR_VERSION, ct.params(count)
@@ -48,6 +49,11 @@ def dataset(data_dir: Path, kind: str, count: int, phases: Phases) -> DatasetInf
 
         def generate(path: Path) -> None:
             ct.generate_series(path, count)
+    elif kind == "ct-headers":
+        name, version, params = f"ct-headers-{count}", ct.GENERATOR_VERSION, ct.header_series_params(count)
+
+        def generate(path: Path) -> None:
+            ct.generate_header_series(path, count)
     else:
         name, version, params = f"small-{count}", population.GENERATOR_VERSION, population.params(count)
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.report_dicomweb import dicomweb_lines, dicomweb_targets
 from bench.report_dimse import dimse_lines
 from bench.tables import latency_lines, table
 
@@ -49,7 +50,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": (overall["p95_ms"] < QUERY_P95_TARGET_MS and not errors) if at_scale else None,
             }
         )
-    return out + _dimse_targets(results.get("dimse") or {})
+    return out + _dimse_targets(results.get("dimse") or {}) + dicomweb_targets(results.get("dicomweb") or {})
 
 
 def _dimse_targets(dimse: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,6 +200,8 @@ def render(results: dict[str, Any]) -> str:
             out += [*_query_lines(query), ""]
     if results.get("dimse"):
         out += dimse_lines(results["dimse"], results["run"]["mode"] == "quick")
+    if results.get("dicomweb"):
+        out += dicomweb_lines(results["dicomweb"], results["run"]["mode"] == "quick")
     if results.get("targets"):
         out.append("Targets")
         for t in results["targets"]:
