@@ -126,7 +126,10 @@ def series_parts(
         return
     name = f"WADO-RS retrieval of a {count}-instance series"
     with _part(phases, name, web, "wado"), running_server(data) as server:
-        web["wado"] = dicomweb_wado.run(server.base_url, series_uids(), series.files, series.total_bytes)
+        stored = sorted(p for p in (data / "objects").rglob("*.dcm") if p.is_file())
+        web["wado"] = dicomweb_wado.run(
+            server.base_url, series_uids(), series.files, series.total_bytes, stored
+        )
     name = f"WADO-RS metadata of a {headers_count}-instance series"
     with _part(phases, name, web, "metadata"), running_server(data) as server:
         web["metadata"] = dicomweb_metadata.run(server.base_url, header_series_uids(), headers_count)

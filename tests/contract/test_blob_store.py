@@ -140,3 +140,15 @@ def test_commit_is_durable_layout(tmp_path: Path) -> None:
     path = store.root / key
     assert path.read_bytes() == b"data"
     assert path.parent.parent.parent.parent.parent == store.root  # YYYY/MM/DD/HH/name
+
+
+def test_prefetch_is_a_hint_that_never_fails(store: BlobStore) -> None:
+    key = keys.new_key()
+    with store.writer(key) as w:
+        w.write(b"ahead")
+        w.commit()
+    store.prefetch(key)  # the object reads the same after it
+    with store.open(key) as f:
+        assert f.read() == b"ahead"
+    store.prefetch(keys.new_key())  # no such object: nothing happens
+    store.prefetch("../../etc/passwd")  # not a key: nothing happens either, no path is built

@@ -164,8 +164,11 @@ class _Wado:
         source: str,
     ) -> AsyncIterator[bytes]:
         sent: list[InstanceLocation] = []
+        loop = asyncio.get_running_loop()
         try:
-            for location, syntax in plan:
+            for i, (location, syntax) in enumerate(plan):
+                if i + 1 < len(plan):  # let storage read the next object while this one goes out
+                    loop.run_in_executor(self.executor, self.retrieve.prefetch, plan[i + 1][0])
                 if first is not None and location is first.location:
                     obj = first
                 else:

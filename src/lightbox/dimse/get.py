@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -97,6 +97,14 @@ def choose_context(
     return None
 
 
+def prefetch_next(
+    retrieve: RetrieveService, executor: Executor, locations: Sequence[InstanceLocation], i: int
+) -> None:
+    """Let storage read the next object ahead while object ``i`` is being sent (not awaited: a hint)."""
+    if i + 1 < len(locations):
+        asyncio.get_running_loop().run_in_executor(executor, retrieve.prefetch, locations[i + 1])
+
+
 @dataclass
 class SubOperations:
     """The C-STORE sub-operations of one C-GET or C-MOVE: counts, failures and the final status."""
@@ -162,10 +170,11 @@ class GetSCP:
             return
         tally = SubOperations(len(locations))
         with self.cancellations.track(association, command) as cancelled:
-            for location in locations:
+            for i, location in enumerate(locations):
                 if cancelled():
                     tally.cancelled = True
                     break
+                prefetch_next(self.retrieve, self.executor, locations, i)
                 tally.record(location, await self._store(association, location))
                 if tally.remaining:
                     association.send(context_id, dimse.c_get_rsp(command, status.PENDING, *tally.counts()))

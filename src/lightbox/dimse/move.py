@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import AcceptorSettings, Association, Message, associate
-from lightbox.dimse.get import SubOperations, choose_context, outgoing_data_set
+from lightbox.dimse.get import SubOperations, choose_context, outgoing_data_set, prefetch_next
 from lightbox.dimse.requests import Cancellations, resolve_selection
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.index.base import InstanceLocation
@@ -115,10 +115,11 @@ class MoveSCP:
         command, context_id = message.command, message.context_id
         tally = SubOperations(len(locations))
         with self.cancellations.track(association, command) as cancelled:
-            for location in locations:
+            for i, location in enumerate(locations):
                 if cancelled():
                     tally.cancelled = True
                     break
+                prefetch_next(self.retrieve, self.executor, locations, i)
                 tally.record(location, await self._store(association, message, target, location))
                 if tally.remaining:
                     association.send(context_id, dimse.c_move_rsp(command, status.PENDING, *tally.counts()))

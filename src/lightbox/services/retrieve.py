@@ -57,6 +57,10 @@ class RetrieveService:
         except BlobNotFound:
             raise _missing(location) from None
 
+    def prefetch(self, location: InstanceLocation) -> None:
+        """Hint that this object is read next (a series sent object after object): storage may read ahead."""
+        self.blobs.prefetch(location.blob_key)
+
     def converted(self, location: InstanceLocation, transfer_syntax: str) -> bytes:
         """The stored object's data set (without File Meta Information) in ``transfer_syntax``, one of
         ``transcode.TARGETS``, decompressed as needed. Blocking and memory-bound (the decoded object): run it

@@ -68,6 +68,10 @@ class BlobWriter(abc.ABC):
 class BlobStore(abc.ABC):
     """Create, read, read a range, delete, test and list objects. Streams only; never whole objects."""
 
+    def prefetch(self, key: str) -> None:  # noqa: B027 - a hint: a store may ignore it
+        """Hint that ``key`` will be read soon, from its start (a series streaming object after object);
+        the store may start reading it ahead. Never fails."""
+
     @abc.abstractmethod
     def writer(self, key: str) -> BlobWriter: ...
 

@@ -198,6 +198,15 @@ class FileSystemBlobStore(BlobStore):
         except OSError as exc:
             raise _wrap_os_error(exc) from exc
 
+    def prefetch(self, key: str) -> None:
+        # The kernel reads the file ahead while the previous object is still being sent.
+        with contextlib.suppress(OSError, ValueError):
+            fd = os.open(self.path_of(key), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            finally:
+                os.close(fd)
+
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
 
