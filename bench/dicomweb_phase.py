@@ -20,7 +20,7 @@ from bench import dicomweb_metadata, dicomweb_qido, dicomweb_stow, dicomweb_wado
 from bench.archives import fresh_archive
 from bench.ct import header_series_uids, series_uids
 from bench.dataset import DatasetInfo, warm_page_cache
-from bench.index_bench import build_sqlite
+from bench.index_bench import import_small_archive
 from bench.ingest_bench import run_import
 from bench.phases import Phases, dataset
 from bench.query_bench import WARMUP_PER_KIND, build_queries, pooled
@@ -72,14 +72,7 @@ def qido_part(
         small = dataset(args.data_dir, "small", count, phases)
         _note_dataset(results, "small", small)
         with _part(phases, f"import {count:,} small instances for QIDO-RS", web, "qido"):
-            warm_page_cache(small.files)
-            workers = IngestSettings().workers
-            built, imported = build_sqlite(args.data_dir / "runs" / "index-sqlite", small, workers)
-            built.close()
-            if imported.failed:
-                raise RuntimeError(f"{imported.failed} of {count:,} instances failed to import")
-            archive = built.settings.data_dir
-            qido["archive"] = f"imported for this part: {imported.rate:,.0f} instances/s, {workers} threads"
+            archive, qido["archive"] = import_small_archive(args.data_dir, small)
         if archive is None:
             return
     else:

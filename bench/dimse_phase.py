@@ -20,10 +20,9 @@ from tests.support.server import running_server
 from bench import dimse_find, dimse_memory, dimse_retrieve, dimse_store, population
 from bench.ct import series_uids
 from bench.dataset import warm_page_cache
-from bench.index_bench import build_sqlite
+from bench.index_bench import import_small_archive
 from bench.phases import Phases, dataset
 from bench.query_bench import WARMUP_PER_KIND, build_queries, pooled
-from lightbox.config import IngestSettings
 
 
 @contextmanager
@@ -97,14 +96,7 @@ def find_part(
         small = dataset(args.data_dir, "small", count, phases)
         results["datasets"]["small"] = small.summary()
         with _part(phases, f"import {count:,} small instances for C-FIND", dimse, "find"):
-            warm_page_cache(small.files)
-            workers = IngestSettings().workers
-            built, imported = build_sqlite(args.data_dir / "runs" / "index-sqlite", small, workers)
-            built.close()
-            if imported.failed:
-                raise RuntimeError(f"{imported.failed} of {count:,} instances failed to import")
-            archive = built.settings.data_dir
-            find["archive"] = f"imported for this part: {imported.rate:,.0f} instances/s, {workers} threads"
+            archive, find["archive"] = import_small_archive(args.data_dir, small)
         if archive is None:
             return
     else:

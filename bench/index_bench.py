@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.archives import fresh_archive
-from bench.dataset import DatasetInfo
+from bench.dataset import DatasetInfo, warm_page_cache
 from bench.ingest_bench import ImportRun, run_import
 from bench.pgcopy import copy_index
 from bench.progress import Progress
 from lightbox.app import Archive
+from lightbox.config import IngestSettings
 
 
 @dataclass
@@ -100,3 +101,18 @@ def postgres_version(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "unknown"
+
+
+def import_small_archive(data_dir: Path, small: DatasetInfo) -> tuple[Path, str]:
+    """The small dataset imported into a fresh SQLite archive, as the query part builds it, for the parts
+    that run without it (--only dimse, --only dicomweb): its data directory and a line saying how."""
+    warm_page_cache(small.files)
+    workers = IngestSettings().workers
+    built, imported = build_sqlite(data_dir / "runs" / "index-sqlite", small, workers)
+    built.close()
+    if imported.failed:
+        raise RuntimeError(f"{imported.failed} of {len(small.files):,} instances failed to import")
+    return (
+        built.settings.data_dir,
+        f"imported for this part: {imported.rate:,.0f} instances/s, {workers} threads",
+    )
