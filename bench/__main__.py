@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, population
+from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import warm_page_cache
 from bench.index_bench import (
@@ -39,9 +39,9 @@ from bench.query_bench import (
     WARMUP_PER_KIND,
     Query,
     QueryUnavailable,
-    build_queries,
     pooled,
     run_queries,
+    timed_and_warmup_queries,
 )
 from bench.report import render, targets, write_json
 from lightbox.app import Archive
@@ -141,9 +141,7 @@ def query_phase(
     dataset = cached_dataset(args.data_dir, "small", count, phases)
     results["datasets"]["small"] = dataset.summary()
     workers = IngestSettings().workers
-    pop = population.build_population(count)
-    queries = build_queries(pop, args.queries)
-    warmup = build_queries(pop, WARMUP_PER_KIND, seed=1)
+    queries, warmup = timed_and_warmup_queries(count, args.queries)
     index: dict[str, Any] = {"instances": count, "counts": {}}
     query: dict[str, Any] = {
         "instances": count,

@@ -16,14 +16,14 @@ from typing import Any
 
 from tests.support.server import running_server
 
-from bench import dicomweb_metadata, dicomweb_qido, dicomweb_stow, dicomweb_wado, population
+from bench import dicomweb_metadata, dicomweb_qido, dicomweb_stow, dicomweb_wado
 from bench.archives import fresh_archive
 from bench.ct import header_series_uids, series_uids
 from bench.dataset import DatasetInfo, warm_page_cache
 from bench.index_bench import import_small_archive
 from bench.ingest_bench import run_import
 from bench.phases import Phases, dataset
-from bench.query_bench import WARMUP_PER_KIND, build_queries, pooled
+from bench.query_bench import WARMUP_PER_KIND, pooled, timed_and_warmup_queries
 from lightbox.config import IngestSettings
 
 STOW_DATASET = 1000  # STOW-RS posts files of ct-1000, the full run's CT dataset, in quick runs as well
@@ -78,9 +78,7 @@ def qido_part(
     else:
         qido["archive"] = "the query benchmark's SQLite archive, served as it left it"
     with _part(phases, f"QIDO-RS latency at {count:,} instances", web, "qido"):
-        pop = population.build_population(count)
-        queries = build_queries(pop, args.queries)
-        warmup = build_queries(pop, WARMUP_PER_KIND, seed=1)
+        queries, warmup = timed_and_warmup_queries(count, args.queries)
         with running_server(archive) as server:
             kinds = dicomweb_qido.run(server.base_url, queries, warmup)
             maximum = dicomweb_qido.server_maximum(server.base_url)

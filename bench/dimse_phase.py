@@ -17,12 +17,12 @@ from typing import Any
 from tests.support.dcmtk import DcmtkMissing, tool
 from tests.support.server import running_server
 
-from bench import dimse_find, dimse_memory, dimse_retrieve, dimse_store, population
+from bench import dimse_find, dimse_memory, dimse_retrieve, dimse_store
 from bench.ct import series_uids
 from bench.dataset import warm_page_cache
 from bench.index_bench import import_small_archive
 from bench.phases import Phases, dataset
-from bench.query_bench import WARMUP_PER_KIND, build_queries, pooled
+from bench.query_bench import WARMUP_PER_KIND, pooled, timed_and_warmup_queries
 
 
 @contextmanager
@@ -102,9 +102,7 @@ def find_part(
     else:
         find["archive"] = "the query benchmark's SQLite archive, served as it left it"
     with _part(phases, f"DICOM C-FIND latency at {count:,} instances", dimse, "find"):
-        pop = population.build_population(count)
-        queries = build_queries(pop, args.queries)
-        warmup = build_queries(pop, WARMUP_PER_KIND, seed=1)
+        queries, warmup = timed_and_warmup_queries(count, args.queries)
         with running_server(archive) as server:
             kinds, echo = dimse_find.run(server.dicom_port, "LIGHTBOX", queries, warmup)
             port = server.dicom_port

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from bench.population import Population, Study
+from bench.population import Population, Study, build_population
 from lightbox.app import Archive
 from lightbox.domain.levels import Level, Model
 from lightbox.domain.values import fold_name
@@ -130,6 +130,13 @@ def _makers(cat: _Catalogue) -> dict[str, Callable[[Study], Query]]:
 
     makers = [patient_id, name_prefix, day, week, accession, uid, mr_month]
     return dict(zip(KINDS, makers, strict=True))
+
+
+def timed_and_warmup_queries(count: int, per_kind: int) -> tuple[list[Query], list[Query]]:
+    """The timed queries and the warm-up ones over the ``count``-instance population: the same values in
+    every part that queries it (SQL, C-FIND, QIDO-RS)."""
+    pop = build_population(count)
+    return build_queries(pop, per_kind), build_queries(pop, WARMUP_PER_KIND, seed=1)
 
 
 def build_queries(population: Population, per_kind: int, seed: int = SEED) -> list[Query]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -23,7 +22,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
-from tests.support.dcmtk import ENV, require
+from tests.support.dcmtk import retrieve_study
 from tests.support.dicom import data_set_bytes, part10
 from tests.support.server import RunningServer, running_server
 
@@ -122,27 +121,7 @@ def test_no_acceptable_context_is_a_failed_sub_operation(
 
 def test_getscu(stored: tuple[RunningServer, dict[str, bytes]], tmp_path: Path) -> None:
     server, objects = stored
-    getscu = require("getscu")
-    result = subprocess.run(
-        [
-            getscu,
-            "-S",
-            "-aec",
-            "LIGHTBOX",
-            "-od",
-            str(tmp_path),
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"StudyInstanceUID={STUDY}",
-            "127.0.0.1",
-            str(server.dicom_port),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    result = retrieve_study("getscu", server.dicom_port, STUDY, "-od", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(tmp_path.iterdir())
     assert len(files) == len(objects)

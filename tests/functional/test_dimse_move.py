@@ -14,7 +14,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
-from tests.support.dcmtk import ENV, require, storescp
+from tests.support.dcmtk import require, retrieve_study, storescp
 from tests.support.dicom import data_set_bytes, part10
 from tests.support.server import RunningServer, free_port, running_server
 
@@ -70,26 +70,7 @@ def test_movescu(setup: tuple[RunningServer, dict[str, bytes], Path]) -> None:
     server, objects, received = setup
     for f in received.iterdir():
         f.unlink()
-    result = subprocess.run(
-        [
-            require("movescu"),
-            "-S",
-            "-aec",
-            "LIGHTBOX",
-            "-aem",
-            "DEST",
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"StudyInstanceUID={STUDY}",
-            "127.0.0.1",
-            str(server.dicom_port),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    result = retrieve_study("movescu", server.dicom_port, STUDY, "-aem", "DEST")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(list(received.iterdir())) == len(objects)
 

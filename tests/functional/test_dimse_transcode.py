@@ -4,7 +4,6 @@ convert is a failed sub-operation. Peers: pynetdicom, and dcmtk's getscu, movesc
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -30,7 +29,7 @@ from pynetdicom.sop_class import (
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
-from tests.support.dcmtk import ENV, require, storescp
+from tests.support.dcmtk import require, retrieve_study, storescp
 from tests.support.dicom import data_set_bytes, video_part10
 from tests.support.server import RunningServer, free_port, running_server
 
@@ -236,26 +235,7 @@ def test_get_stored_syntax_preferred_to_conversion(setup: Setup) -> None:
 
 def test_getscu_default_proposals(setup: Setup, tmp_path: Path) -> None:
     """getscu proposes uncompressed syntaxes for storage by default: every image arrives decoded."""
-    result = subprocess.run(
-        [
-            require("getscu"),
-            "-S",
-            "-aec",
-            "LIGHTBOX",
-            "-od",
-            str(tmp_path),
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"StudyInstanceUID={STUDY}",
-            "127.0.0.1",
-            str(setup.server.dicom_port),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    result = retrieve_study("getscu", setup.server.dicom_port, STUDY, "-od", str(tmp_path))
     # getscu leaves the final response's identifier (the failed video's UID) unread and aborts instead of
     # releasing; it still exits 0
     assert result.returncode == 0, result.stdout + result.stderr
@@ -284,26 +264,7 @@ def test_move_to_destination_accepting_stored_syntaxes(setup: Setup) -> None:
 def test_movescu_to_storescp(setup: Setup) -> None:
     for f in setup.dcmtk_folder.iterdir():
         f.unlink()
-    result = subprocess.run(
-        [
-            require("movescu"),
-            "-S",
-            "-aec",
-            "LIGHTBOX",
-            "-aem",
-            "DCMTKDEST",
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"StudyInstanceUID={STUDY}",
-            "127.0.0.1",
-            str(setup.server.dicom_port),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    result = retrieve_study("movescu", setup.server.dicom_port, STUDY, "-aem", "DCMTKDEST")
     output = result.stdout + result.stderr
     assert "SubOperationsCompleteOneOrMoreFailures" in output  # the video: movescu warns and exits non-zero
     _assert_files(setup, setup.dcmtk_folder, output)

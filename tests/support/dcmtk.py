@@ -65,3 +65,10 @@ def require(name: str) -> str:
         if IN_CI:
             pytest.fail(f"{exc}: required in CI")
         pytest.skip(str(exc))
+
+
+def retrieve_study(tool_name: str, port: int, study: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run getscu or movescu (``tool_name``) for one study of the LIGHTBOX archive at ``port``, Study Root."""
+    command = [require(tool_name), "-S", "-aec", "LIGHTBOX", *options]
+    command += ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(port)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV)
