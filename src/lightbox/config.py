@@ -128,7 +128,7 @@ class DicomWebSettings(BaseModel):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Web origins (scheme://host[:port]) whose pages may call the HTTP API from a browser, "
-        "such as a viewer served elsewhere; [\"*\"] allows any. Empty (the default): none.",
+        'such as a viewer served elsewhere; ["*"] allows any. Empty (the default): none.',
     )
 
     qido_max_results: int = Field(

@@ -7,22 +7,25 @@ dates and times on range boundaries, sequences), then queried through ``QuerySer
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, MRImageStorage, UltrasoundImageStorage, generate_uid
 
 from lightbox.domain.errors import InvalidQuery
 from lightbox.domain.levels import Level, Model
+from lightbox.formats.json_to_dicom import encode_dataset
 from lightbox.index.sql import SqlIndex
 from lightbox.services.events import EventBus, StudyQueried
 from lightbox.services.ingest import IngestService
-from lightbox.services.query import QueryOptions, QueryService, to_dataset
+from lightbox.services.query import QueryOptions, QueryService
 from lightbox.storage.filesystem import FileSystemBlobStore
 from tests.support.dicom import make_dataset, to_part10
 
@@ -556,9 +559,10 @@ def test_cancel_and_the_queried_event(archive: Archive) -> None:
     assert len(seen) == 2
 
 
-def test_to_dataset_for_the_c_find_adapter(archive: Archive) -> None:
+def test_a_match_as_the_c_find_adapter_encodes_it(archive: Archive) -> None:
     (s3,) = archive.find(Level.STUDY, q(PatientName="Müller*", ModalitiesInStudy=None, StudyDate=None))
-    ds = to_dataset(s3)
+    utf8 = {"00080005": {"vr": "CS", "Value": ["ISO_IR 192"]}}  # the adapter declares UTF-8 as well
+    ds = read_dataset(io.BytesIO(encode_dataset({**s3, **utf8}, implicit_vr=False)), False, True)
     assert str(ds.PatientName) == "Müller^Jürgen"
     assert ds.ModalitiesInStudy == "US"
     assert ds.StudyDate == "20231231"

@@ -4,7 +4,7 @@
 ``QueryResult``: pages of the level's rows come from the index by keyset pagination on the row id, keys
 without a column are matched in Python on the stored DICOM JSON, and each match is returned as DICOM JSON
 (PS3.18 F.2) holding the requested keys and the level's unique key. Nothing builds a pydicom Dataset per
-row; ``to_dataset`` does that for the C-FIND adapter.
+row; the C-FIND adapter writes its identifiers straight from the JSON (``formats.json_to_dicom``).
 """
 
 from __future__ import annotations
@@ -330,8 +330,3 @@ def _computed(keyword: str, value: Any) -> dict[str, Any]:
         classes = sorted({c for c in (value or "").split("\\") if c})
         return {"vr": "UI", "Value": classes} if classes else {"vr": "UI"}
     return {"vr": "IS", "Value": [int(value)]}
-
-
-def to_dataset(result: dict[str, Any]) -> Dataset:
-    """A match as a pydicom Dataset, for the C-FIND adapter (which sets Specific Character Set ISO_IR 192)."""
-    return Dataset.from_json(result)
