@@ -19,18 +19,22 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import (
     UID,
     BasicTextSRStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    RLELossless,
     generate_uid,
 )
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
+from lightbox.services.transcode import COMPRESSED_TARGETS, DEFLATED
 from tests.support.dicom import make_dataset, to_part10, video_part10
 from tests.support.server import RunningServer, running_server
 
@@ -272,9 +276,9 @@ def test_single_part_application_dicom_for_an_instance(setup: Setup) -> None:
     assert response.content == setup.objects["ct1"].blob
 
 
-def test_compressed_syntax_not_stored_is_not_acceptable(setup: Setup) -> None:
-    """Nothing is compressed here: JPEG 2000 for an uncompressed object is 406."""
-    accept = f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000Lossless}'
+def test_syntax_without_encoder_is_not_acceptable(setup: Setup) -> None:
+    """JPEG baseline is lossy and has no encoder here: for an uncompressed object it is 406."""
+    accept = f'multipart/related; type="application/dicom"; transfer-syntax={JPEGBaseline8Bit}'
     with setup.http() as http:
         _assert_problem(http.get(setup.url("ct1"), headers={"Accept": accept}), 406)
         _assert_problem(
@@ -283,14 +287,55 @@ def test_compressed_syntax_not_stored_is_not_acceptable(setup: Setup) -> None:
 
 
 def test_study_with_some_instances_unacceptable_is_partial(setup: Setup) -> None:
-    accept = f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000Lossless}'
+    accept = f'multipart/related; type="application/dicom"; transfer-syntax={JPEGBaseline8Bit}'
     with setup.http() as http:
         response = http.get(f"/dicom-web/studies/{STUDY}", headers={"Accept": accept})
     assert response.status_code == 206
     assert response.headers["warning"].startswith("299 ")
     [(headers, body)] = _parts(response)
-    assert _syntax_label(headers) == JPEG2000Lossless
-    assert body == setup.objects["emri_small_jpeg_2k_lossless.dcm"].blob
+    assert _syntax_label(headers) == JPEGBaseline8Bit
+    assert body == setup.objects["SC_rgb_jpeg_dcmtk.dcm"].blob
+
+
+@pytest.mark.parametrize("target", [*COMPRESSED_TARGETS, DEFLATED])
+@pytest.mark.parametrize("name", ["emri_small.dcm", "MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm"])
+def test_compressed_losslessly_on_request(setup: Setup, name: str, target: str) -> None:
+    """PS3.18 8.7.3.5.2: a lossless syntax named in Accept is given, re-encoded, pixels unchanged."""
+    stored = setup.objects[name]
+    accept = f'multipart/related; type="application/dicom"; transfer-syntax={target}'
+    with setup.http() as http:
+        response = http.get(
+            f"/dicom-web/studies/{stored.study}/series/{stored.series}", headers={"Accept": accept}
+        )
+    assert response.status_code == 200, response.text
+    [(headers, body)] = _parts(response)
+    assert _syntax_label(headers) == target
+    received = dcmread(io.BytesIO(body))
+    assert received.file_meta.TransferSyntaxUID == target
+    _assert_same_pixels(received, stored)
+
+
+def test_compressed_instance_with_dicomweb_client(setup: Setup) -> None:
+    stored = setup.objects["windowed"]
+    ds = setup.client.retrieve_instance(
+        stored.study, stored.series, stored.instance, media_types=(("application/dicom", JPEGLSLossless),)
+    )
+    assert ds.file_meta.TransferSyntaxUID == JPEGLSLossless
+    _assert_same_pixels(ds, stored)
+
+
+def test_encoder_refusal_falls_back_to_the_next_acceptable_syntax(setup: Setup) -> None:
+    """OpenJPEG encodes nothing as small as 4 x 4 pixels: the next acceptable syntax is given, and with
+    none left, 406 (nothing of the object was sent)."""
+    j2k_only = f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000Lossless}'
+    j2k_or_explicit = f"{j2k_only}, {j2k_only.replace(JPEG2000Lossless, ExplicitVRLittleEndian)}; q=0.5"
+    with setup.http() as http:
+        [(headers, body)] = _parts(http.get(setup.url("ct1"), headers={"Accept": j2k_or_explicit}))
+        assert _syntax_label(headers) == ExplicitVRLittleEndian
+        assert body == setup.objects["ct1"].blob
+        _assert_problem(http.get(setup.url("ct1"), headers={"Accept": j2k_only}), 406)
+        series = f"/dicom-web/studies/{STUDY}/series/{CT_SERIES}"
+        _assert_problem(http.get(series, headers={"Accept": j2k_only}), 406)
 
 
 def test_q_values_rank_the_transfer_syntaxes(setup: Setup) -> None:
@@ -433,8 +478,42 @@ def test_frame_errors(setup: Setup) -> None:
         _assert_problem(http.get(url + "/frames/0"), 400)
         _assert_problem(http.get(url + "/frames/1,a"), 400)
         _assert_problem(http.get(setup.url("no-pixels") + "/frames/1"), 404)
+        jpeg = 'multipart/related; type="image/jpeg"'
+        _assert_problem(http.get(url + "/frames/1", headers={"Accept": jpeg}), 406)  # no JPEG encoder
         jp2 = 'multipart/related; type="image/jp2"'
-        _assert_problem(http.get(url + "/frames/1", headers={"Accept": jp2}), 406)  # stored uncompressed
+        tiny = setup.url("ct1") + "/frames/1"  # 4 x 4: too small for OpenJPEG
+        _assert_problem(http.get(tiny, headers={"Accept": jp2}), 406)
+        ybr = setup.url("SC_rgb_jpeg_dcmtk.dcm") + "/frames/1"  # decoding would make it RGB
+        _assert_problem(http.get(ybr, headers={"Accept": jp2}), 406)
+
+
+@pytest.mark.parametrize(
+    ("media_type", "syntax"),
+    [("image/jp2", JPEG2000Lossless), ("image/jls", JPEGLSLossless), ("image/dicom-rle", RLELossless)],
+)
+@pytest.mark.parametrize("name", ["emri_small.dcm", "MR_small_RLE.dcm", "emri_small_jpeg_2k_lossless.dcm"])
+def test_frames_encoded_for_an_image_media_type(
+    setup: Setup, name: str, media_type: str, syntax: str
+) -> None:
+    """Frames not stored in the type asked for are re-encoded losslessly, one at a time."""
+    stored = setup.objects[name]
+    if stored.syntax == syntax:
+        return  # as stored: test_compressed_frames_as_stored
+    original = stored.dataset()
+    numbers = [1, original.get("NumberOfFrames", 1)]
+    frames = setup.client.retrieve_instance_frames(
+        stored.study, stored.series, stored.instance, numbers, media_types=((media_type, syntax),)
+    )
+    assert len(frames) == 2
+    for number, frame in zip(numbers, frames, strict=True):
+        ds = original.copy()
+        ds.file_meta = original.file_meta.copy()
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.PixelData, ds.NumberOfFrames = encapsulate([frame]), 1
+        ds["PixelData"].VR = "OB"
+        expected = original.pixel_array
+        expected = expected[number - 1] if original.get("NumberOfFrames", 1) > 1 else expected
+        assert np.array_equal(ds.pixel_array, expected)
 
 
 # --- WADO-URI ---------------------------------------------------------------------------------------
@@ -468,6 +547,14 @@ def test_wado_uri_converts_to_explicit_by_default(setup: Setup) -> None:
     ds = dcmread(io.BytesIO(response.content))
     assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     _assert_same_pixels(ds, setup.objects["MR_small_RLE.dcm"])
+
+
+def test_wado_uri_compresses_on_request(setup: Setup) -> None:
+    response = _wado(setup, "ct1", contentType="application/dicom", transferSyntax=RLELossless)
+    assert response.status_code == 200
+    ds = dcmread(io.BytesIO(response.content))
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    _assert_same_pixels(ds, setup.objects["ct1"])
 
 
 @pytest.mark.parametrize(
@@ -517,6 +604,9 @@ def test_wado_uri_errors(setup: Setup) -> None:
     _assert_problem(_wado(setup, "ct1", studyUID="1.2.x"), 400)
     _assert_problem(_wado(setup, "ct1", contentType="image/png"), 406)
     _assert_problem(
+        _wado(setup, "ct1", contentType="application/dicom", transferSyntax=JPEGBaseline8Bit), 406
+    )
+    _assert_problem(  # an encoder refusing a 4 x 4 image
         _wado(setup, "ct1", contentType="application/dicom", transferSyntax=JPEG2000Lossless), 406
     )
     _assert_problem(_wado(setup, "ct1", contentType="application/dicom", transferSyntax="x.1"), 400)

@@ -3,6 +3,7 @@ against pydicom's own decoding of the originals (its bundled test files and pydi
 
 from __future__ import annotations
 
+import zlib
 from io import BytesIO
 from typing import Any
 
@@ -29,7 +30,15 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from lightbox.services.transcode import TARGETS, CannotConvert, can_convert, convert
+from lightbox.services.transcode import (
+    COMPRESSED_TARGETS,
+    DEFLATED,
+    TARGETS,
+    CannotConvert,
+    can_convert,
+    compress_frame,
+    convert,
+)
 from tests.support.dicom import make_dataset, to_part10, video_part10
 
 # Decoded with the pylibjpeg plugins (RLE also natively); big endian and deflated need no decoder
@@ -194,8 +203,12 @@ def test_can_convert() -> None:
         for video in (MPEG2MPML, MPEG4HP41, HEVCMP51):  # no decoder, and no frame-by-frame meaning
             assert not can_convert(video, target)
         assert not can_convert("1.2.826.0.1.3680043.2.1143.99", target)  # a private syntax
-    assert not can_convert(ExplicitVRLittleEndian, JPEG2000)  # Lightbox does not compress
+    assert not can_convert(ExplicitVRLittleEndian, JPEG2000)  # never lossy
+    assert not can_convert(ExplicitVRLittleEndian, HTJ2KLossless)  # no encoder
     assert can_convert(JPEG2000, ExplicitVRLittleEndian)
+    for target in (*COMPRESSED_TARGETS, DEFLATED):
+        assert can_convert(ExplicitVRBigEndian, target) and can_convert(JPEGBaseline8Bit, target)
+        assert not can_convert(MPEG2MPML, target)
 
 
 def _video() -> bytes:
@@ -218,8 +231,105 @@ def test_damaged_pixel_data_cannot_be_converted() -> None:
         convert(BytesIO(buf.getvalue()), ExplicitVRLittleEndian)
 
 
-def test_only_uncompressed_targets() -> None:
+def test_only_lossless_targets() -> None:
     path = get_testdata_file("MR_small_RLE.dcm")
     assert path is not None
-    with pytest.raises(ValueError, match="only to"):
+    with pytest.raises(ValueError, match="not a syntax Lightbox writes"):
         _convert(path, JPEG2000)
+
+
+# --- compressed on request (WADO-RS) ---------------------------------------------------------------------
+
+COMPRESS_FROM = [
+    "CT_small.dcm",  # explicit little endian, 16-bit
+    "MR_small_bigendian.dcm",  # explicit big endian: swapped first
+    "SC_rgb.dcm",  # 8-bit RGB
+    "SC_rgb_16bit.dcm",  # 16-bit RGB
+    "emri_small.dcm",  # ten frames
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline YBR_FULL: decoded to RGB, then compressed losslessly
+    "MR_small_jp2klossless.dcm",  # JPEG 2000 lossless
+    "MR_small_RLE.dcm",  # RLE
+]
+
+
+def _decoded(data: bytes, target: str) -> Dataset:
+    ds = _read(data, target)
+    assert ds["PixelData"].is_undefined_length  # encapsulated (PS3.5 A.4)
+    return ds
+
+
+@pytest.mark.parametrize("target", COMPRESSED_TARGETS)
+@pytest.mark.parametrize("name", COMPRESS_FROM)
+def test_compressed_losslessly(name: str, target: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    original = dcmread(path)
+    if original.file_meta.TransferSyntaxUID == target:
+        return  # as stored: nothing to convert
+    converted = _decoded(_convert(path, target), target)
+    assert np.array_equal(converted.pixel_array, original.pixel_array)
+    assert converted.SOPInstanceUID == original.SOPInstanceUID
+    assert converted.get("NumberOfFrames", 1) == original.get("NumberOfFrames", 1)
+
+
+def test_deflated() -> None:
+    path = get_testdata_file("CT_small.dcm")
+    assert path is not None
+    data = _convert(path, DEFLATED)
+    explicit = zlib.decompress(data, -zlib.MAX_WBITS)  # raw deflate, no zlib header (PS3.5 A.5)
+    assert explicit == _convert(path, ExplicitVRLittleEndian)
+    assert len(data) < len(explicit)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("SC_rgb_small_odd.dcm", "1.2.840.10008.1.2.4.90"),  # 3 x 3: too small for OpenJPEG
+        ("rtdose.dcm", "1.2.840.10008.1.2.5"),  # 32-bit samples: beyond RLE
+        ("liver.dcm", "1.2.840.10008.1.2.4.80"),  # 1-bit segmentation
+    ],
+)
+def test_what_an_encoder_refuses_cannot_be_converted(name: str, target: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    assert can_convert(dcmread(path).file_meta.TransferSyntaxUID, target)  # the syntaxes allow it
+    with pytest.raises(CannotConvert):
+        _convert(path, target)
+
+
+def test_float_pixel_data_is_not_compressed() -> None:
+    ds = make_dataset()
+    del ds.PixelData
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = np.zeros(16, "<f4").tobytes()
+    blob = to_part10(ds, ExplicitVRLittleEndian)
+    with pytest.raises(CannotConvert, match="float"):
+        convert(BytesIO(blob), RLELossless)
+
+
+@pytest.mark.parametrize("target", COMPRESSED_TARGETS)
+@pytest.mark.parametrize(
+    "name", ["emri_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle_2frame.dcm", "OBXXXX1A.dcm"]
+)
+def test_frame_compressed_losslessly(name: str, target: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    original = dcmread(path)
+    frames = int(original.get("NumberOfFrames", 1))
+    with open(path, "rb") as f:
+        frame = compress_frame(f, frames - 1, target)  # the last frame, the file read as it is
+    ds = dcmread(path)
+    ds.file_meta.TransferSyntaxUID = UID(target)
+    ds.PixelData, ds.NumberOfFrames = encapsulate([frame]), 1
+    ds["PixelData"].VR = "OB"
+    if "PlanarConfiguration" in ds:
+        ds.PlanarConfiguration = 0
+    expected = original.pixel_array[frames - 1] if frames > 1 else original.pixel_array
+    assert np.array_equal(ds.pixel_array, expected)
+
+
+def test_frame_whose_colour_space_decoding_changes_is_not_compressed() -> None:
+    path = get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")  # YBR_FULL JPEG: pydicom decodes it to RGB
+    assert path is not None
+    with open(path, "rb") as f, pytest.raises(CannotConvert, match="colour space"):
+        compress_frame(f, 0, RLELossless)

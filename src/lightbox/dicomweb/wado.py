@@ -28,16 +28,17 @@ from lightbox.dicomweb.wado_accept import (
     FrameChoice,
     NotAcceptable,
     choose_frames,
-    choose_object,
     dicom_choices,
+    object_options,
     parse_accept,
 )
 from lightbox.dicomweb.wado_multipart import Multipart, part_content_type
-from lightbox.dicomweb.wado_objects import OutgoingObject, prepare
+from lightbox.dicomweb.wado_objects import OutgoingObject, prepare_any
 from lightbox.domain.errors import InvalidQuery, LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import CannotConvert, compress_frame
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,10 @@ class _Wado:
     ) -> Response:
         choices = dicom_choices(parse_accept(request.headers.get("accept")), single_part=single_part)
         locations = await self.locate(level, uids)
-        plan: list[tuple[InstanceLocation, DicomChoice, str]] = []
+        plan: list[tuple[InstanceLocation, list[tuple[DicomChoice, str]]]] = []
         for location in locations:
-            chosen = choose_object(choices, location.transfer_syntax_uid)
-            if chosen is not None:
-                plan.append((location, *chosen))
+            if options := object_options(choices, location.transfer_syntax_uid):
+                plan.append((location, options))
         if not plan:
             stored = sorted({UID(loc.transfer_syntax_uid).name for loc in locations})
             raise NotAcceptable(
@@ -127,20 +127,18 @@ class _Wado:
                 "transfer syntax: ask for transfer-syntax=* (as stored) or 1.2.840.10008.1.2.1"
             )
         source = client_source(request)
-        if len(plan) == 1:
-            # One object: prepared before the response starts, so that a missing blob or a failed
-            # conversion is answered with its status rather than with a broken body
-            location, choice, syntax = plan[0]
-            first = await prepare(self.retrieve, self.executor, location, syntax)
-            if not choice.multipart:  # a bare application/dicom, for an Instance resource (PS3.18 10.4.4)
-                body = self._single(first, source)
-                return StreamingResponse(body, media_type=part_content_type(DICOM, syntax))
-        else:
-            first = None
+        # The first object is prepared before the response starts, so that a missing blob or a failed
+        # conversion of a lone object is answered with its status rather than with a broken body
+        first, skipped = await self._first_prepared(plan)
+        choice = next(c for c, syntax in plan[skipped][1] if syntax == first.transfer_syntax)
+        if len(locations) == 1 and not choice.multipart:
+            # a bare application/dicom, for an Instance resource (PS3.18 10.4.4)
+            body = self._single(first, source)
+            return StreamingResponse(body, media_type=part_content_type(DICOM, first.transfer_syntax))
         multipart = Multipart(DICOM)
         headers: dict[str, str] = {}
         status = 200
-        if left_out := len(locations) - len(plan):
+        if left_out := len(locations) - len(plan) + skipped:
             # Some instances have no acceptable representation: the others go, with 206 (Partial
             # Content), a status of the Retrieve transaction (PS3.2 Table N.7-92)
             status = 206
@@ -148,8 +146,28 @@ class _Wado:
                 f'299 lightbox "{left_out} of {len(locations)} instances left out: not stored in, nor '
                 'convertible to, an acceptable transfer syntax"'
             )
-        body = self._object_parts(multipart, [(loc, syntax) for loc, _, syntax in plan], first, source)
+        rest = [(loc, _syntaxes(opts)) for loc, opts in plan[skipped:]]
+        body = self._object_parts(multipart, rest, first, source)
         return StreamingResponse(body, status, headers, media_type=multipart.content_type)
+
+    async def _first_prepared(
+        self, plan: list[tuple[InstanceLocation, list[tuple[DicomChoice, str]]]]
+    ) -> tuple[OutgoingObject, int]:
+        """The first object of the plan that can be prepared, and how many before it could not. A lone
+        object's error is raised (NotAcceptable for a failed conversion); so is the last one's when no
+        object of several can be prepared."""
+        for position, (location, options) in enumerate(plan):
+            try:
+                obj = await prepare_any(self.retrieve, self.executor, location, _syntaxes(options))
+                return obj, position
+            except LightboxError as exc:
+                if position + 1 < len(plan):
+                    log.warning("WADO-RS left out instance %s: %s", location.sop_instance_uid, exc)
+                    continue
+                if isinstance(exc, CannotConvert):
+                    raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
+                raise
+        raise AssertionError("a plan has at least one object")
 
     async def _single(self, obj: OutgoingObject, source: str) -> AsyncIterator[bytes]:
         async for chunk in obj.chunks(self.executor):
@@ -159,23 +177,25 @@ class _Wado:
     async def _object_parts(
         self,
         multipart: Multipart,
-        plan: list[tuple[InstanceLocation, str]],
-        first: OutgoingObject | None,
+        plan: list[tuple[InstanceLocation, list[str]]],
+        first: OutgoingObject,
         source: str,
     ) -> AsyncIterator[bytes]:
+        """The parts of the objects of ``plan``, ``first`` (prepared already) being the first's."""
         sent: list[InstanceLocation] = []
         loop = asyncio.get_running_loop()
         try:
-            for i, (location, syntax) in enumerate(plan):
+            for i, (location, syntaxes) in enumerate(plan):
                 if i + 1 < len(plan):  # let storage read the next object while this one goes out
                     loop.run_in_executor(self.executor, self.retrieve.prefetch, plan[i + 1][0])
-                if first is not None and location is first.location:
+                if i == 0:
                     obj = first
                 else:
                     try:
-                        obj = await prepare(self.retrieve, self.executor, location, syntax)
+                        obj = await prepare_any(self.retrieve, self.executor, location, syntaxes)
                     except LightboxError as exc:
                         # Nothing of it was written: the other parts still go, and the log says why
+                        # (the status line is gone already)
                         log.warning("WADO-RS left out instance %s: %s", location.sop_instance_uid, exc)
                         continue
                 yield multipart.head(part_content_type(DICOM, obj.transfer_syntax))
@@ -184,8 +204,7 @@ class _Wado:
                 sent.append(location)
             yield multipart.close()
         finally:
-            if first is not None:
-                first.close()
+            first.close()
             if sent:
                 self.retrieve.retrieved(source, sent)
 
@@ -208,9 +227,10 @@ class _Wado:
                     f"instance {location.sop_instance_uid} has {layout.number_of_frames} frame(s): "
                     f"no frame {', '.join(map(str, beyond))}"
                 )
-            first = await loop.run_in_executor(
-                self.executor, _read_frame, f, layout, numbers[0], choice.decode
-            )
+            first = await loop.run_in_executor(self.executor, _read_frame, f, layout, numbers[0], choice)
+        except CannotConvert as exc:
+            f.close()
+            raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
         except BaseException:
             f.close()
             raise
@@ -238,9 +258,7 @@ class _Wado:
                 if position == 0:
                     data = first
                 else:  # one frame in memory at a time
-                    data = await loop.run_in_executor(
-                        self.executor, _read_frame, f, layout, number, choice.decode
-                    )
+                    data = await loop.run_in_executor(self.executor, _read_frame, f, layout, number, choice)
                 yield multipart.head(content_type)
                 yield data
             yield multipart.close()
@@ -249,5 +267,12 @@ class _Wado:
             f.close()
 
 
-def _read_frame(f: BinaryIO, layout: frames.PixelData, number: int, decode: bool) -> bytes:
-    return frames.read_frame(f, layout, number - 1, decode=decode)
+def _syntaxes(options: list[tuple[DicomChoice, str]]) -> list[str]:
+    """The transfer syntaxes of the options, best first, each once."""
+    return list(dict.fromkeys(syntax for _, syntax in options))
+
+
+def _read_frame(f: BinaryIO, layout: frames.PixelData, number: int, choice: FrameChoice) -> bytes:
+    if choice.encode:
+        return compress_frame(f, number - 1, choice.transfer_syntax)
+    return frames.read_frame(f, layout, number - 1, decode=choice.decode)

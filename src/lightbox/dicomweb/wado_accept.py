@@ -2,8 +2,11 @@
 
 PS3.18 8.7.8: the media ranges are ranked by q-value (RFC 9110 12.5.1), and for each part of a multipart
 response the first range that the part can be given in is selected, with its transfer syntax (8.7.8.2): the
-range's transfer-syntax parameter, else the default of its media type. Lightbox never compresses: an object
-goes in its stored syntax, or decompressed to explicit VR little endian (the web's default, 8.7.3.4).
+range's transfer-syntax parameter, else the default of its media type. An object goes in its stored
+syntax, decompressed to explicit VR little endian (the web's default, 8.7.3.4), or re-encoded in a lossless
+syntax the client names (JPEG 2000 or JPEG-LS lossless, RLE, deflated). Frames go as stored, decompressed,
+or re-encoded losslessly for an image media type they are not stored in (image/jp2, image/jls,
+image/dicom-rle).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from lightbox.formats.encoding import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
 )
-from lightbox.services.transcode import can_convert
+from lightbox.services.transcode import COMPRESSED_TARGETS, DEFLATED, can_convert
 
 DICOM = "application/dicom"
 OCTET_STREAM = "application/octet-stream"
@@ -185,18 +188,20 @@ def object_syntax(wanted: str | None, stored: str) -> str | None:
         return stored if stored in _LOSSY else None
     if wanted == stored and stored not in _NOT_ON_THE_WEB:
         return stored
-    if wanted == DEFAULT_SYNTAX and can_convert(stored, DEFAULT_SYNTAX):
-        return DEFAULT_SYNTAX
+    if wanted in (DEFAULT_SYNTAX, DEFLATED, *COMPRESSED_TARGETS) and can_convert(stored, wanted):
+        return wanted
     return None
 
 
-def choose_object(choices: list[DicomChoice], stored: str) -> tuple[DicomChoice, str] | None:
-    """The first choice an object stored in ``stored`` can be given in, and the syntax to send."""
+def object_options(choices: list[DicomChoice], stored: str) -> list[tuple[DicomChoice, str]]:
+    """Each choice an object stored in ``stored`` can be given in, with the syntax to send, best first:
+    a conversion can still fail for one object (an encoder refusing its pixels), and the next is tried."""
+    options: list[tuple[DicomChoice, str]] = []
     for choice in choices:
         syntax = object_syntax(choice.transfer_syntax, stored)
-        if syntax is not None:
-            return choice, syntax
-    return None
+        if syntax is not None and (choice, syntax) not in options:
+            options.append((choice, syntax))
+    return options
 
 
 # --- frames: bulk data media types (PS3.18 8.7.3.3) -----------------------------------------------------
@@ -207,6 +212,7 @@ class FrameChoice:
     media_type: str  # of each part
     transfer_syntax: str  # its label
     decode: bool  # decompress stored frames to native little endian bytes
+    encode: bool = False  # re-encode each frame losslessly in ``transfer_syntax``
 
 
 def choose_frames(ranges: list[MediaRange], stored: str) -> FrameChoice:
@@ -251,11 +257,20 @@ def _frame_choice(part: str, wanted: str | None, stored: str) -> FrameChoice | N
             return as_stored
         return as_stored if wanted == stored else None
     if part == "image/*" or part in FRAME_MEDIA_TYPES:
-        # Never compressed here: the stored syntax, when it is of that type. Without a transfer-syntax
-        # parameter any syntax of the type is taken (not only its default), and the part says which.
-        if as_stored is None or (part != "image/*" and part != stored_type):
-            return None
-        return as_stored if wanted in (None, ANY, stored) else None
+        # The stored syntax, when it is of that type: without a transfer-syntax parameter any syntax of
+        # the type is taken (not only its default), and the part says which
+        if as_stored is not None and part in ("image/*", stored_type) and wanted in (None, ANY, stored):
+            return as_stored
+        return _encoded_frames(part, wanted, stored)
+    return None
+
+
+def _encoded_frames(part: str, wanted: str | None, stored: str) -> FrameChoice | None:
+    """Frames re-encoded in the lossless syntax of the media type ``part`` (its default one, or the one
+    named), when an encoder is at hand."""
+    for syntax in FRAME_MEDIA_TYPES.get(part, ()):
+        if syntax in COMPRESSED_TARGETS and wanted in (None, ANY, syntax) and can_convert(stored, syntax):
+            return FrameChoice(part, syntax, False, encode=True)
     return None
 
 

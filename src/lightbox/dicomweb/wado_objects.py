@@ -1,5 +1,5 @@
 """One stored object on its way to a WADO client, as a Part 10 file (PS3.18 8.7.3.1): as stored, streamed
-from storage in chunks, or converted to explicit VR little endian by the retrieve service.
+from storage in chunks, or converted by the retrieve service (decompressed, or re-encoded losslessly).
 
 An object is prepared before anything of it is written: its blob is opened and its first chunk read, or
 its conversion done. A missing blob or a failed conversion is then an error of that object alone, and a
@@ -9,13 +9,14 @@ response of one object can still answer it with a status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from typing import BinaryIO
 
 from lightbox.formats.file_meta import encode_file_meta
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import CannotConvert
 
 _CHUNK = 1 << 20
 
@@ -67,3 +68,18 @@ async def prepare(
     data_set = await loop.run_in_executor(executor, retrieve.converted, location, transfer_syntax)
     meta = encode_file_meta(location.sop_class_uid, location.sop_instance_uid, transfer_syntax)
     return OutgoingObject(location, transfer_syntax, meta, data_set)
+
+
+async def prepare_any(
+    retrieve: RetrieveService, executor: Executor, location: InstanceLocation, syntaxes: Sequence[str]
+) -> OutgoingObject:
+    """The object in the first of ``syntaxes`` it converts to. Raises the last CannotConvert when none
+    does, and the retrieve service's other errors at once."""
+    failure: CannotConvert | None = None
+    for syntax in syntaxes:
+        try:
+            return await prepare(retrieve, executor, location, syntax)
+        except CannotConvert as exc:
+            failure = exc
+    assert failure is not None, "no transfer syntax to prepare the object in"
+    raise failure

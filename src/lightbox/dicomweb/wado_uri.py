@@ -32,6 +32,7 @@ from lightbox.domain.levels import Level
 from lightbox.domain.uids import is_valid_uid
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.transcode import CannotConvert
 
 JPEG = "image/jpeg"
 _RENDERING = ("frameNumber", "windowCenter", "windowWidth", "imageQuality")
@@ -125,9 +126,12 @@ async def _dicom(
     if syntax is None:
         raise NotAcceptable(
             f"the object cannot be given in {wanted}: it is stored in {location.transfer_syntax_uid}, "
-            "and converts to 1.2.840.10008.1.2.1 at most"
+            "and converts to 1.2.840.10008.1.2.1 or a lossless syntax at most"
         )
-    obj = await prepare(retrieve, executor, location, syntax)
+    try:
+        obj = await prepare(retrieve, executor, location, syntax)
+    except CannotConvert as exc:
+        raise NotAcceptable(f"the object cannot be given in {syntax}: {exc}") from exc
     # No transfer-syntax parameter: PS3.18 8.7.3.5.2 forbids it in URI responses
     return StreamingResponse(_stream(retrieve, executor, obj, source), media_type=DICOM)
 
