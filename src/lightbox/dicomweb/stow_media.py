@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 
+from lightbox.dicomweb.media import DICOM_JSON, JSON, negotiate
 from lightbox.dicomweb.multipart_related import parse_media_type
 
+__all__ = ["DICOM", "DICOM_JSON", "JSON", "MULTIPART_RELATED", "StowBody", "request_body", "response_type"]
+
 DICOM = "application/dicom"
-DICOM_JSON = "application/dicom+json"
-JSON = "application/json"
 MULTIPART_RELATED = "multipart/related"
 
 # PS3.18 10.5.3: the Store Instances Response Module, in JSON (application/json is its generic name).
@@ -53,51 +54,6 @@ def request_body(content_type: str | None) -> StowBody:
 
 
 def response_type(accept: str | None) -> str:
-    """The response's media type by the Accept header (RFC 9110 12.5.1), or 406 if it takes neither JSON.
-
-    The first of the acceptable types with the highest quality wins; application/dicom+json on a tie.
-    Entries that are not media ranges are ignored (PS3.18 8.7.7); with none left, anything is acceptable.
-    """
-    if not accept or not any("/" in entry.split(";")[0] for entry in accept.split(",")):
-        return DICOM_JSON
-    best, best_q = "", 0.0
-    for candidate in _RESPONSE_TYPES:
-        q = _quality(candidate, accept)
-        if q > best_q:
-            best, best_q = candidate, q
-    if not best:
-        raise HTTPException(
-            406, f"the STOW-RS response is {DICOM_JSON} or {JSON}; the request accepts only {accept}"
-        )
-    return best
-
-
-def _quality(media_type: str, accept: str) -> float:
-    """The q value the Accept header gives ``media_type``: that of its most specific matching range."""
-    kind = media_type.split("/")[0]
-    found: tuple[int, float] = (-1, 0.0)  # (specificity, q)
-    for entry in accept.split(","):
-        rng, _, params = entry.strip().partition(";")
-        rng = rng.strip().lower()
-        if rng == media_type:
-            specificity = 2
-        elif rng == f"{kind}/*":
-            specificity = 1
-        elif rng == "*/*":
-            specificity = 0
-        else:
-            continue
-        if specificity > found[0]:
-            found = (specificity, _q(params))
-    return found[1]
-
-
-def _q(params: str) -> float:
-    for param in params.split(";"):
-        name, _, value = param.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return min(1.0, max(0.0, float(value.strip())))
-            except ValueError:
-                return 0.0
-    return 1.0
+    """The response's media type by the Accept header, application/dicom+json on a tie; 406 if the request
+    takes neither JSON."""
+    return negotiate(accept, _RESPONSE_TYPES, "STOW-RS")
