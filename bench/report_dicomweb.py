@@ -64,7 +64,8 @@ def _wado(wado: dict[str, Any], quick: bool) -> list[str]:
     ]
     lines = [title, *table(["run", "runs", "seconds", "best MB/s", "median MB/s"], rows)]
     lines.append(
-        f"  WADO-RS (httpx) / reading the files, both cold: {wado['ratio']:.2f} of the best runs, "
+        f"  {wado['rows'][0]['label'].split(',')[1].strip()}: WADO-RS / reading the files, both cold: "
+        f"{wado['ratio']:.2f} of the best runs, "
         f"{wado['ratio_median']:.2f} of the medians"
     )
     return [*lines, ""]

@@ -11,6 +11,7 @@ out one chunk at a time, read from storage in the executor, never held whole.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Executor
@@ -185,14 +186,16 @@ class _Wado:
         sent: list[InstanceLocation] = []
         loop = asyncio.get_running_loop()
         try:
+            # Storage reads the next objects while one goes out: asked at each object's opening
+            locations = [location for location, _ in plan]
+            loop.run_in_executor(self.executor, self.retrieve.prefetch_ahead, locations, 0)
             for i, (location, syntaxes) in enumerate(plan):
-                if i + 1 < len(plan):  # let storage read the next object while this one goes out
-                    loop.run_in_executor(self.executor, self.retrieve.prefetch, plan[i + 1][0])
                 if i == 0:
                     obj = first
                 else:
+                    read_ahead = functools.partial(self.retrieve.prefetch_ahead, locations, i)
                     try:
-                        obj = await prepare_any(self.retrieve, self.executor, location, syntaxes)
+                        obj = await prepare_any(self.retrieve, self.executor, location, syntaxes, read_ahead)
                     except LightboxError as exc:
                         # Nothing of it was written: the other parts still go, and the log says why
                         # (the status line is gone already)

@@ -9,7 +9,8 @@ response of one object can still answer it with a status.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import io
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 from typing import BinaryIO
 
@@ -37,7 +38,8 @@ class OutgoingObject:
         try:
             yield self._first
             if isinstance(self._rest, bytes):
-                yield self._rest
+                if self._rest:
+                    yield self._rest
                 return
             # Chunk by chunk, read off the event loop: one chunk of the object is in memory at a time
             while chunk := await loop.run_in_executor(executor, self._rest.read, _CHUNK):
@@ -51,34 +53,68 @@ class OutgoingObject:
 
 
 async def prepare(
-    retrieve: RetrieveService, executor: Executor, location: InstanceLocation, transfer_syntax: str
+    retrieve: RetrieveService,
+    executor: Executor,
+    location: InstanceLocation,
+    transfer_syntax: str,
+    read_ahead: Callable[[], None] | None = None,
 ) -> OutgoingObject:
     """The object in ``transfer_syntax``: its stored syntax, or one ``retrieve.converted`` produces.
+    ``read_ahead`` runs first, in the same trip to the executor (a series' next objects asked of storage).
     Raises the retrieve service's errors (NotFound for a missing blob, CannotConvert)."""
     loop = asyncio.get_running_loop()
     if transfer_syntax == location.transfer_syntax_uid:
-        f = await loop.run_in_executor(executor, retrieve.open, location)
-        try:
-            first = await loop.run_in_executor(executor, f.read, _CHUNK)
-        except BaseException:
-            f.close()
-            raise
-        return OutgoingObject(location, transfer_syntax, first, f)
+        first, rest = await loop.run_in_executor(executor, _open, retrieve, location, read_ahead)
+        return OutgoingObject(location, transfer_syntax, first, rest)
     # One object decoded in memory at a time, as for C-GET and C-MOVE
-    data_set = await loop.run_in_executor(executor, retrieve.converted, location, transfer_syntax)
+    data_set = await loop.run_in_executor(executor, _convert, retrieve, location, transfer_syntax, read_ahead)
     meta = encode_file_meta(location.sop_class_uid, location.sop_instance_uid, transfer_syntax)
     return OutgoingObject(location, transfer_syntax, meta, data_set)
 
 
+def _open(
+    retrieve: RetrieveService, location: InstanceLocation, read_ahead: Callable[[], None] | None
+) -> tuple[bytes, BinaryIO | bytes]:
+    """The first chunk of the stored object and the rest to read, in one trip to the executor; an object
+    no larger than a chunk is read whole and its blob closed (a buffered read comes short only at its end)."""
+    if read_ahead is not None:
+        read_ahead()
+    f = retrieve.open(location)
+    try:
+        first = f.read(_CHUNK)
+        if len(first) < _CHUNK and isinstance(f, io.BufferedIOBase):
+            f.close()
+            return first, b""
+    except BaseException:
+        f.close()
+        raise
+    return first, f
+
+
+def _convert(
+    retrieve: RetrieveService,
+    location: InstanceLocation,
+    transfer_syntax: str,
+    read_ahead: Callable[[], None] | None,
+) -> bytes:
+    if read_ahead is not None:
+        read_ahead()
+    return retrieve.converted(location, transfer_syntax)
+
+
 async def prepare_any(
-    retrieve: RetrieveService, executor: Executor, location: InstanceLocation, syntaxes: Sequence[str]
+    retrieve: RetrieveService,
+    executor: Executor,
+    location: InstanceLocation,
+    syntaxes: Sequence[str],
+    read_ahead: Callable[[], None] | None = None,
 ) -> OutgoingObject:
     """The object in the first of ``syntaxes`` it converts to. Raises the last CannotConvert when none
     does, and the retrieve service's other errors at once."""
     failure: CannotConvert | None = None
     for syntax in syntaxes:
         try:
-            return await prepare(retrieve, executor, location, syntax)
+            return await prepare(retrieve, executor, location, syntax, read_ahead)
         except CannotConvert as exc:
             failure = exc
     assert failure is not None, "no transfer syntax to prepare the object in"

@@ -100,9 +100,9 @@ def choose_context(
 def prefetch_next(
     retrieve: RetrieveService, executor: Executor, locations: Sequence[InstanceLocation], i: int
 ) -> None:
-    """Let storage read the next object ahead while object ``i`` is being sent (not awaited: a hint)."""
+    """Let storage read the next objects ahead while object ``i`` is being sent (not awaited: a hint)."""
     if i + 1 < len(locations):
-        asyncio.get_running_loop().run_in_executor(executor, retrieve.prefetch, locations[i + 1])
+        asyncio.get_running_loop().run_in_executor(executor, retrieve.prefetch_ahead, locations, i)
 
 
 @dataclass

@@ -20,6 +20,9 @@ from lightbox.storage.base import BlobNotFound, BlobStore
 _CHUNK = 1 << 20
 
 
+READ_AHEAD = 4  # objects of a series asked of storage ahead of the one being sent
+
+
 class RetrieveService:
     def __init__(self, index: Index, blobs: BlobStore, events: EventBus) -> None:
         self.index = index
@@ -60,6 +63,13 @@ class RetrieveService:
     def prefetch(self, location: InstanceLocation) -> None:
         """Hint that this object is read next (a series sent object after object): storage may read ahead."""
         self.blobs.prefetch(location.blob_key)
+
+    def prefetch_ahead(self, locations: Sequence[InstanceLocation], i: int) -> None:
+        """While object ``i`` of ``locations`` is being sent, keep the next ``READ_AHEAD`` ones asked for:
+        several reads in flight keep a disk busier than one (and cost nothing from the page cache)."""
+        first = i + 1 if i == 0 else i + READ_AHEAD
+        for location in locations[first : i + READ_AHEAD + 1]:
+            self.prefetch(location)
 
     def converted(self, location: InstanceLocation, transfer_syntax: str) -> bytes:
         """The stored object's data set (without File Meta Information) in ``transfer_syntax``, one of
