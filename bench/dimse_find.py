@@ -1,10 +1,12 @@
 """C-FIND latency over DIMSE: the query benchmark's STUDY-level queries sent to ``lightbox serve``.
 
-One pynetdicom association stays open for every query, as a viewer's would: a query's time runs from
-``send_c_find`` until its final response has been read, every pending response (one per match) included.
-It therefore counts the client's share too: pynetdicom decodes each response in Python and its reactor
-polls the socket every millisecond. Two figures say how large that share is: the C-ECHO round trip on the
-same association, and dcmtk's findscu repeating one query of each kind on one association of its own.
+Two clients, each on one association that stays open for every query, as a viewer's would; a query's time
+runs from sending the request until its final response has been read, every pending response (one per
+match) included. The judged one is Lightbox's own requestor (``lightbox.dicomnet``: asyncio, no polling),
+which counts the matches without decoding them: the time is the server's and the wire's. The second is
+pynetdicom, which decodes each response in Python and whose reactor polls the socket every millisecond: a
+Python client's share, shown beside it with its C-ECHO round trip. dcmtk's findscu repeating one query of
+each kind on one association of its own is a third reference.
 
 pynetdicom's association thread is kept paused while the queries run: it is meant to pause for each
 request, but its handshake leaves a window in which it takes the first response off the queue as if it
@@ -15,6 +17,7 @@ is hit about once in a few hundred queries.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -24,14 +27,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification
 from tests.support.dcmtk import ENV, tool
 
 from bench.query_bench import KINDS, RETURN_KEYS, KindResult, Query, summarize, time_queries
+from lightbox.dicomnet import dimse
+from lightbox.dicomnet.association import AcceptorSettings, associate
 
 CLIENT_AE = "LIGHTBOXBENCH"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
 PENDING = (0xFF00, 0xFF01)  # a match; 0xFF01: some optional keys not supported (PS3.4 C.4.1.1.4)
 ECHOES = 100
 FINDSCU_REPEATS = 20  # enough for a mean; the first name-prefix query may match hundreds of studies
@@ -129,6 +137,48 @@ def run(
         if assoc.is_established:
             assoc.release()
     return kinds, echo
+
+
+def run_own_scu(
+    port: int, called_ae: str, queries: list[Query], warmup: list[Query]
+) -> dict[str, KindResult]:
+    """Warm up, then time ``queries`` sent by Lightbox's requestor over one association (explicit VR
+    little endian identifiers); its event loop runs in this thread, one query at a time."""
+    find_uid = str(StudyRootQueryRetrieveInformationModelFind)
+    loop = asyncio.new_event_loop()
+    try:
+        association, link = loop.run_until_complete(
+            associate("127.0.0.1", port, AcceptorSettings(CLIENT_AE), called_ae, [(find_uid, [EXPLICIT_LE])])
+        )
+        if not association.contexts:
+            raise FindFailed("the Study Root C-FIND context was not accepted")
+        context_id = next(iter(association.contexts))
+
+        async def find(identifier: Dataset) -> int:
+            buffer = DicomBytesIO()
+            buffer.is_little_endian, buffer.is_implicit_VR = True, False
+            write_dataset(buffer, identifier)
+            request = dimse.c_find_rq(association.new_message_id(), find_uid)
+            matches = 0
+            async for response, _ in association.request_all(context_id, request, buffer.getvalue()):
+                code = int(response.get("Status", -1))
+                if code in PENDING:
+                    matches += 1
+                elif code != 0x0000:
+                    raise RuntimeError(
+                        f"C-FIND final status 0x{code:04X}: {response.get('ErrorComment', '')}"
+                    )
+            return matches
+
+        def one(identifier: Dataset) -> int:
+            identifier.QueryRetrieveLevel = "STUDY"
+            return loop.run_until_complete(find(identifier))
+
+        kinds = time_queries(one, queries, warmup)
+        loop.run_until_complete(link.release())
+        return kinds
+    finally:
+        loop.close()
 
 
 def _findscu(port: int, called_ae: str, query: Query, repeats: int) -> tuple[float, int]:

@@ -104,7 +104,9 @@ def find_part(
     with _part(phases, f"DICOM C-FIND latency at {count:,} instances", dimse, "find"):
         queries, warmup = timed_and_warmup_queries(count, args.queries)
         with running_server(archive) as server:
-            kinds, echo = dimse_find.run(server.dicom_port, "LIGHTBOX", queries, warmup)
             port = server.dicom_port
+            kinds = dimse_find.run_own_scu(port, "LIGHTBOX", queries, warmup)
+            python_kinds, echo = dimse_find.run(port, "LIGHTBOX", queries, warmup)
             reference = dimse_find.findscu_reference(port, "LIGHTBOX", queries, dimse_find.FINDSCU_REPEATS)
-        dimse["find"] = {**find, **pooled(kinds), "echo": echo, "findscu": reference}
+        pynetdicom = {**pooled(python_kinds), "echo": echo}
+        dimse["find"] = {**find, **pooled(kinds), "pynetdicom": pynetdicom, "findscu": reference}

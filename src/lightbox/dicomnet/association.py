@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from lightbox.dicomnet import dimse, pdu
+from lightbox.dicomnet import dimse, pdu, status
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ class Association:
     max_operations_invoked: int = 1
     # Ends the association with an A-ABORT (a message broke off half-sent)
     on_broken: Callable[[str], None] = field(default=lambda why: None, repr=False)
-    _waiting: dict[int, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
+    # Our requests awaiting their responses, by message ID: one response (a future) or several (a queue)
+    _waiting: dict[int, asyncio.Future[Any] | asyncio.Queue[Any]] = field(default_factory=dict, repr=False)
     _next_message_id: int = field(default=1, repr=False)
 
     def send(self, context_id: int, command: Any, dataset: bytes | None = None) -> None:
@@ -122,6 +123,19 @@ class Association:
         if dataset is not None:
             for chunk in pdu.fragment(context_id, False, dataset, self.peer_max_pdu_length):
                 self.send_bytes(chunk)
+
+    def send_responses(self, context_id: int, command: Any, datasets: Sequence[bytes]) -> None:
+        """The same response command with each data set in turn (C-FIND's pending matches), in one write:
+        the command is encoded once, and a search's answer costs a system call a batch, not two a match."""
+        head = b"".join(
+            pdu.fragment(context_id, True, dimse.encode_command(command), self.peer_max_pdu_length)
+        )
+        chunks: list[bytes] = []
+        for dataset in datasets:
+            chunks.append(head)
+            chunks.extend(pdu.fragment(context_id, False, dataset, self.peer_max_pdu_length))
+        if chunks:
+            self.send_bytes(b"".join(chunks))
 
     def new_message_id(self) -> int:
         message_id = self._next_message_id
@@ -170,18 +184,44 @@ class Association:
                 previous = piece
         self.send_bytes(pdu.encode_pdata(context_id, False, True, previous or b""))
 
-    def deliver_response(self, command: Any) -> bool:
+    async def request_all(
+        self, context_id: int, command: Any, dataset: bytes | None = None
+    ) -> AsyncIterator[tuple[Any, bytes | None]]:
+        """Send a request answered by several responses (C-FIND, C-GET, C-MOVE: pending ones, then the
+        final one) and yield each response command with its data set, the final one last. Raises
+        ConnectionError when the association ends first."""
+        message_id = int(command["MessageID"])
+        responses: asyncio.Queue[tuple[Any, bytes | None] | BaseException] = asyncio.Queue()
+        self._waiting[message_id] = responses
+        try:
+            self.send(context_id, command, dataset)
+            while True:
+                response = await responses.get()
+                if isinstance(response, BaseException):
+                    raise response
+                yield response
+                if status.category(int(response[0].get("Status", 0))) != "pending":
+                    return
+        finally:
+            self._waiting.pop(message_id, None)
+
+    def deliver_response(self, command: Any, dataset: bytes | None = None) -> bool:
         """A response from the peer to one of our requests; False when nothing waits for it."""
-        future = self._waiting.get(int(command.get("MessageIDBeingRespondedTo") or 0))
-        if future is None or future.done():
+        waiter = self._waiting.get(int(command.get("MessageIDBeingRespondedTo") or 0))
+        if isinstance(waiter, asyncio.Queue):
+            waiter.put_nowait((command, dataset))
+            return True
+        if waiter is None or waiter.done():
             return False
-        future.set_result(command)
+        waiter.set_result(command)
         return True
 
     def abandon(self) -> None:
-        for future in self._waiting.values():
-            if not future.done():
-                future.set_exception(ConnectionError("the association ended"))
+        for waiter in self._waiting.values():
+            if isinstance(waiter, asyncio.Queue):
+                waiter.put_nowait(ConnectionError("the association ended"))
+            elif not waiter.done():
+                waiter.set_exception(ConnectionError("the association ended"))
 
 
 class AcceptorProtocol(asyncio.BufferedProtocol):
@@ -434,6 +474,10 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                     del self._pending[context_id]
                     if message.sink is None:
                         message.dataset = b"".join(self._data_parts.pop(context_id, []))
+                    if dimse.is_response(message.command):  # a C-FIND match, a C-GET's failed list
+                        if not self._association.deliver_response(message.command, message.dataset):
+                            log.warning("unexpected response from %s", self.peer)
+                        continue
                     self._dispatch(message)
 
     def _dispatch(self, message: Message) -> None:

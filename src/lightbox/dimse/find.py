@@ -92,14 +92,12 @@ class FindSCP:
     ) -> int:
         loop = asyncio.get_running_loop()
         matches: Iterator[dict[str, object]] = iter(result)
+        pending = dimse.c_find_rsp(message.command, status.PENDING, True)  # the same for every match
         while True:
             batch = await loop.run_in_executor(self.executor, lambda: list(itertools.islice(matches, _BATCH)))
-            for match in batch:
-                if cancelled():
-                    return status.CANCEL
-                rsp = dimse.c_find_rsp(message.command, status.PENDING, True)
-                association.send(message.context_id, rsp, self._identifier(match, level, syntax))
             if cancelled():
                 return status.CANCEL
+            identifiers = [self._identifier(match, level, syntax) for match in batch]
+            association.send_responses(message.context_id, pending, identifiers)
             if len(batch) < _BATCH:
                 return status.SUCCESS

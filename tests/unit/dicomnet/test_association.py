@@ -267,3 +267,57 @@ def test_a_data_set_that_breaks_off_aborts_the_association() -> None:
         return type(before.value).__name__, type(midway.value).__name__, int(echo["Status"])
 
     assert _run_acceptor_and(client) == ("OSError", "ConnectionError", 0)
+
+
+def test_requestor_receives_every_pending_response_from_pynetdicom() -> None:
+    """C-FIND as an SCU: pynetdicom's SCP answers three matches, then success; each match comes with its
+    identifier, the final response last."""
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
+    from lightbox.dicomnet.association import associate
+
+    def matches(event: Any) -> Iterator[tuple[int, Dataset]]:
+        for n in range(3):
+            match = Dataset()
+            match.QueryRetrieveLevel = "STUDY"
+            match.StudyInstanceUID = f"1.2.3.{n}"
+            yield 0xFF00, match
+
+    ae = AE(ae_title="LIGHTBOX")
+    ae.add_supported_context(FIND, [EXPLICIT_LE])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, matches)])
+
+    async def client() -> list[tuple[int, str | None]]:
+        association, link = await associate(
+            "127.0.0.1", port, AcceptorSettings("REQUESTOR"), "LIGHTBOX", [(str(FIND), [EXPLICIT_LE])]
+        )
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = ""
+        buffer = DicomBytesIO()
+        buffer.is_little_endian, buffer.is_implicit_VR = True, False
+        write_dataset(buffer, query)
+        context_id = next(iter(association.contexts))
+        request = dimse.c_find_rq(association.new_message_id(), str(FIND))
+        seen: list[tuple[int, str | None]] = []
+        async for response, identifier in association.request_all(context_id, request, buffer.getvalue()):
+            uid = None
+            if identifier is not None:
+                uid = dcmread(DicomBytesIO(identifier), force=True).StudyInstanceUID
+            seen.append((int(response["Status"]), uid))
+        await link.release()
+        return seen
+
+    try:
+        seen = asyncio.run(client())
+    finally:
+        server.shutdown()
+    assert seen == [(0xFF00, "1.2.3.0"), (0xFF00, "1.2.3.1"), (0xFF00, "1.2.3.2"), (0x0000, None)]
