@@ -277,7 +277,7 @@ def test_requestor_receives_every_pending_response_from_pynetdicom() -> None:
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
     from pynetdicom import AE, evt
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as StudyRootFind
 
     from lightbox.dicomnet.association import associate
 
@@ -289,7 +289,7 @@ def test_requestor_receives_every_pending_response_from_pynetdicom() -> None:
             yield 0xFF00, match
 
     ae = AE(ae_title="LIGHTBOX")
-    ae.add_supported_context(FIND, [EXPLICIT_LE])
+    ae.add_supported_context(StudyRootFind, [EXPLICIT_LE])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -297,7 +297,11 @@ def test_requestor_receives_every_pending_response_from_pynetdicom() -> None:
 
     async def client() -> list[tuple[int, str | None]]:
         association, link = await associate(
-            "127.0.0.1", port, AcceptorSettings("REQUESTOR"), "LIGHTBOX", [(str(FIND), [EXPLICIT_LE])]
+            "127.0.0.1",
+            port,
+            AcceptorSettings("REQUESTOR"),
+            "LIGHTBOX",
+            [(str(StudyRootFind), [EXPLICIT_LE])],
         )
         query = Dataset()
         query.QueryRetrieveLevel = "STUDY"
@@ -306,7 +310,7 @@ def test_requestor_receives_every_pending_response_from_pynetdicom() -> None:
         buffer.is_little_endian, buffer.is_implicit_VR = True, False
         write_dataset(buffer, query)
         context_id = next(iter(association.contexts))
-        request = dimse.c_find_rq(association.new_message_id(), str(FIND))
+        request = dimse.c_find_rq(association.new_message_id(), str(StudyRootFind))
         seen: list[tuple[int, str | None]] = []
         async for response, identifier in association.request_all(context_id, request, buffer.getvalue()):
             uid = None
