@@ -11,6 +11,7 @@ from lightbox.config import Settings
 from lightbox.domain.errors import ConfigurationError
 from lightbox.index.base import Index
 from lightbox.metrics import Metrics
+from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
@@ -59,6 +60,7 @@ class Archive:
     metadata: MetadataService
     admin: AdminService
     metrics: Metrics
+    accounts: AccountService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -84,4 +86,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     query = QueryService(index, events)
     metadata = MetadataService(index, blobs)
     admin = AdminService(index, settings)
-    return Archive(settings, index, blobs, events, ingest, manage, retrieve, query, metadata, admin, metrics)
+    accounts = AccountService(index)
+    return Archive(
+        settings, index, blobs, events, ingest, manage, retrieve, query, metadata, admin, metrics, accounts
+    )

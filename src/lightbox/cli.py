@@ -1,13 +1,14 @@
-"""The one CLI: ``lightbox serve | import | reindex | ae ...``.
+"""The one CLI: ``lightbox serve | import | reindex | ae ... | user ... | token ...``.
 
 Every command takes ``--data-dir`` and ``--config`` so that it acts on the same archive as ``serve``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ import click
 from lightbox import __version__
 from lightbox.app import Archive, build_archive
 from lightbox.config import Settings, load_settings
+from lightbox.domain.accounts import Role, parse_role
 from lightbox.domain.errors import ConfigurationError, LightboxError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +52,16 @@ def open_settings(config_file: Path | None, data_dir: Path | None, **overrides: 
 
 def open_archive(config_file: Path | None, data_dir: Path | None) -> Archive:
     return build_archive(open_settings(config_file, data_dir))
+
+
+@contextlib.contextmanager
+def opened_archive(config_file: Path | None, data_dir: Path | None) -> Iterator[Archive]:
+    """The archive for one command, closed when it is done."""
+    archive = open_archive(config_file, data_dir)
+    try:
+        yield archive
+    finally:
+        archive.close()
 
 
 class _Group(click.Group):
@@ -96,9 +108,29 @@ def serve(
     )
     archive = build_archive(settings)
     try:
+        _announce_first_admin(archive)
         run(archive)
     finally:
         archive.close()
+
+
+def _announce_first_admin(archive: Archive) -> None:
+    """On the first start (no user at all) the admin account is made, its password shown this once."""
+    password = archive.accounts.ensure_first_admin()
+    if password is None:
+        return
+    click.echo(
+        "\n".join(
+            [
+                "",
+                "  First start: an administrator account has been created.",
+                "    user:     admin",
+                f"    password: {password}",
+                "  It is shown this once. Change it with: lightbox user passwd admin",
+                "",
+            ]
+        )
+    )
 
 
 @main.command("import")
@@ -171,23 +203,17 @@ def ae_add(
     config_file: Path | None, data_dir: Path | None, ae_title: str, host: str, port: int, description: str
 ) -> None:
     """Register a remote AE (a C-MOVE destination, a modality)."""
-    archive = open_archive(config_file, data_dir)
-    try:
+    with opened_archive(config_file, data_dir) as archive:
         added = archive.manage.add_remote_ae(ae_title, host, port, description)
         click.echo(f"added {added.ae_title} at {added.host}:{added.port}")
-    finally:
-        archive.close()
 
 
 @ae.command("list")
 @archive_options
 def ae_list(config_file: Path | None, data_dir: Path | None) -> None:
     """List the registered remote AEs."""
-    archive = open_archive(config_file, data_dir)
-    try:
+    with opened_archive(config_file, data_dir) as archive:
         aes = archive.manage.list_remote_aes()
-    finally:
-        archive.close()
     if not aes:
         click.echo("no remote AEs registered")
         return
@@ -202,12 +228,149 @@ def ae_list(config_file: Path | None, data_dir: Path | None) -> None:
 @click.argument("ae_title")
 def ae_remove(config_file: Path | None, data_dir: Path | None, ae_title: str) -> None:
     """Remove a remote AE from the registry."""
-    archive = open_archive(config_file, data_dir)
-    try:
+    with opened_archive(config_file, data_dir) as archive:
         archive.manage.remove_remote_ae(ae_title)
         click.echo(f"removed {ae_title}")
-    finally:
-        archive.close()
+
+
+@main.group()
+def user() -> None:
+    """People and devices that use the archive, and their roles."""
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError("--password-stdin: nothing came on standard input")
+        return line.rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user.command("add")
+@archive_options
+@click.argument("name")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([r.value for r in Role], case_sensitive=False),
+    help="admin, radiologist, viewer or uploader.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--no-password", is_flag=True, help="No password: the account logs in with API tokens only.")
+def user_add(
+    config_file: Path | None,
+    data_dir: Path | None,
+    name: str,
+    role: str,
+    password_stdin: bool,
+    no_password: bool,
+) -> None:
+    """Add a user; without --password-stdin or --no-password the password is asked for."""
+    if password_stdin and no_password:
+        raise click.UsageError("--password-stdin and --no-password exclude each other")
+    password = None if no_password else _read_password(password_stdin)
+    with opened_archive(config_file, data_dir) as archive:
+        added = archive.accounts.add_user(name, parse_role(role), password)
+    click.echo(f"added user {added.name} ({added.role.value})")
+
+
+@user.command("list")
+@archive_options
+def user_list(config_file: Path | None, data_dir: Path | None) -> None:
+    """List the users, their roles and whether they are disabled."""
+    with opened_archive(config_file, data_dir) as archive:
+        users = archive.accounts.list_users()
+    if not users:
+        click.echo("no users")
+        return
+    width = max((len(u.name) for u in users), default=4)
+    for u in users:
+        state = "  disabled" if u.disabled else ""
+        click.echo(f"{u.name:<{width}}  {u.role.value:<11}  since {u.created_at:%Y-%m-%d}{state}")
+
+
+@user.command("disable")
+@archive_options
+@click.argument("name")
+def user_disable(config_file: Path | None, data_dir: Path | None, name: str) -> None:
+    """Stop a user from logging in; their tokens stop working too."""
+    with opened_archive(config_file, data_dir) as archive:
+        archive.accounts.disable_user(name)
+    click.echo(f"disabled {name}")
+
+
+@user.command("enable")
+@archive_options
+@click.argument("name")
+def user_enable(config_file: Path | None, data_dir: Path | None, name: str) -> None:
+    """Let a disabled user in again."""
+    with opened_archive(config_file, data_dir) as archive:
+        archive.accounts.enable_user(name)
+    click.echo(f"enabled {name}")
+
+
+@user.command("passwd")
+@archive_options
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def user_passwd(config_file: Path | None, data_dir: Path | None, name: str, password_stdin: bool) -> None:
+    """Set a user's password."""
+    password = _read_password(password_stdin)
+    with opened_archive(config_file, data_dir) as archive:
+        archive.accounts.set_password(name, password)
+    click.echo(f"password of {name} changed")
+
+
+@main.group()
+def token() -> None:
+    """API tokens: how scripts and devices authenticate over HTTP."""
+
+
+@token.command("create")
+@archive_options
+@click.option("--user", "user_name", required=True, help="Whose token: it acts with that user's role.")
+@click.option(
+    "--name", "label", required=True, help="A name for it, unique for the user (e.g. ct-scanner-2)."
+)
+@click.option("--expires", type=int, default=None, help="Days until it expires (default: never).")
+def token_create(
+    config_file: Path | None, data_dir: Path | None, user_name: str, label: str, expires: int | None
+) -> None:
+    """Create a token; the token is printed alone on the last line, this once."""
+    with opened_archive(config_file, data_dir) as archive:
+        secret, record = archive.accounts.create_token(user_name, label, expires)
+    until = f"until {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else "with no expiry"
+    click.echo(f"token {record.label} for {record.user}, {until}; keep it secret, it is not shown again:")
+    click.echo(secret)
+
+
+@token.command("list")
+@archive_options
+@click.option("--user", "user_name", default=None, help="Only this user's tokens.")
+def token_list(config_file: Path | None, data_dir: Path | None, user_name: str | None) -> None:
+    """List tokens (never the tokens themselves): owner, name, expiry, revocation, last use."""
+    with opened_archive(config_file, data_dir) as archive:
+        tokens = archive.accounts.list_tokens(user_name)
+    if not tokens:
+        click.echo("no tokens")
+    for t in tokens:
+        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else ""
+        if not state and t.expires_at:
+            state = f"expires {t.expires_at:%Y-%m-%d}"
+        used = f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+        click.echo(f"{t.user}  {t.label}  created {t.created_at:%Y-%m-%d}  {state or 'no expiry'}  {used}")
+
+
+@token.command("revoke")
+@archive_options
+@click.option("--user", "user_name", required=True, help="Whose token.")
+@click.option("--name", "label", required=True, help="The token's name.")
+def token_revoke(config_file: Path | None, data_dir: Path | None, user_name: str, label: str) -> None:
+    """Revoke a token: it is refused from now on (its record is kept for the audit trail)."""
+    with opened_archive(config_file, data_dir) as archive:
+        archive.accounts.revoke_token(user_name, label)
+    click.echo(f"revoked token {label} of {user_name}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lightbox.domain.levels import Level
+from lightbox.index.accounts import AccountStore
 from lightbox.index.attributes import InstanceRows
 
 
@@ -201,7 +202,9 @@ class Deletion:
     size_bytes: int
 
 
-class Index(abc.ABC):
+class Index(AccountStore, abc.ABC):
+    """The archive's database: content, the AE registry and accounts (``index/accounts.py``)."""
+
     # --- lifecycle -------------------------------------------------------------------------------------
     @abc.abstractmethod
     def migrate(self) -> None:

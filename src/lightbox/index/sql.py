@@ -67,6 +67,7 @@ from lightbox.index.models import (
     series,
     studies,
 )
+from lightbox.index.sql_accounts import SqlAccounts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +108,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SqlIndex(Index):
+class SqlIndex(SqlAccounts, Index):
     def __init__(self, url: str, *, synchronous_commit: bool = False, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
         self._synchronous_commit = synchronous_commit

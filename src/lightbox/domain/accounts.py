@@ -1,0 +1,82 @@
+"""People and programs that use the archive: users with a role, and the API tokens they hold.
+
+Roles (one a user): what each may do is checked by the adapters against ``PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from lightbox.domain.errors import InvalidQuery
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # everything, users and AEs included
+    RADIOLOGIST = "radiologist"  # read, write, delete own uploads, share
+    VIEWER = "viewer"  # read only
+    UPLOADER = "uploader"  # store only: devices and scripts
+
+
+class Permission(enum.StrEnum):
+    READ = "read"  # search, retrieve, view
+    STORE = "store"
+    DELETE_OWN = "delete-own"  # delete what one uploaded
+    DELETE = "delete"  # delete anything
+    SHARE = "share"
+    ADMINISTER = "administer"  # users, tokens of others, AEs, audit trail
+
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.RADIOLOGIST: frozenset({Permission.READ, Permission.STORE, Permission.DELETE_OWN, Permission.SHARE}),
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.UPLOADER: frozenset({Permission.STORE}),
+}
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD_LENGTH = 12
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+    def may(self, permission: Permission) -> bool:
+        return not self.disabled and permission in PERMISSIONS[self.role]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A token's record; the token itself is shown once, at creation, and only its hash is kept."""
+
+    user: str
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or moment < self.expires_at)
+
+
+def check_name(name: str, what: str = "user name") -> str:
+    """A user name or token label: 1 to 64 letters, digits and . _ @ -, starting with a letter or digit."""
+    if not _NAME.fullmatch(name):
+        raise InvalidQuery(
+            f"{what} {name!r}: use 1 to 64 letters, digits and . _ @ -, starting with a letter or digit"
+        )
+    return name
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value.lower())
+    except ValueError:
+        raise InvalidQuery(f"role {value!r}: one of {', '.join(r.value for r in Role)}") from None

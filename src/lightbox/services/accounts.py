@@ -1,0 +1,138 @@
+"""Accounts: users, their passwords and their API tokens.
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults: RFC 9106's second recommended setting, 64 MiB
+and 3 passes), and rehashed on a successful check when those defaults have moved on. An API token is
+``lbx_`` and 256 random bits in base64url; the index keeps only its SHA-256, which is enough for a secret
+that cannot be guessed (a slow hash protects guessable secrets; this one is not), and lets a request's token
+be found with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from lightbox.domain.accounts import MIN_PASSWORD_LENGTH, ApiToken, Role, User, check_name
+from lightbox.domain.errors import InvalidQuery
+from lightbox.index.accounts import AccountStore
+
+TOKEN_PREFIX = "lbx_"
+FIRST_ADMIN = "admin"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when a name is unknown, so that a wrong name costs as long as a wrong password."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class AccountService:
+    def __init__(self, store: AccountStore, clock: Callable[[], datetime] = _now) -> None:
+        self.store = store
+        self.clock = clock
+        self.hasher = PasswordHasher()
+
+    # --- users -------------------------------------------------------------------------------------------
+    def add_user(self, name: str, role: Role, password: str | None) -> User:
+        """A new user; ``password`` None makes an account for tokens only (a device, a script)."""
+        check_name(name)
+        digest = self._hash(password) if password is not None else None
+        return self.store.add_user(name, role, digest, self.clock())
+
+    def list_users(self) -> list[User]:
+        return self.store.list_users()
+
+    def disable_user(self, name: str) -> User:
+        """The user can no longer log in, and none of their tokens is accepted (they are kept)."""
+        return self.store.update_user(name, disabled=True)
+
+    def enable_user(self, name: str) -> User:
+        return self.store.update_user(name, disabled=False)
+
+    def set_password(self, name: str, password: str) -> User:
+        return self.store.update_user(name, password_hash=self._hash(password))
+
+    def set_role(self, name: str, role: Role) -> User:
+        return self.store.update_user(name, role=role)
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The user, when the password is theirs and the account enabled; None otherwise (whatever the
+        reason: callers must not tell a wrong name from a wrong password)."""
+        stored = self.store.get_user(name)
+        if stored is None or stored.password_hash is None:
+            self._verify(_dummy_hash(), password)
+            return None
+        if not self._verify(stored.password_hash, password) or stored.user.disabled:
+            return None
+        if self.hasher.check_needs_rehash(stored.password_hash):
+            self.store.update_user(name, password_hash=self._hash(password))
+        return stored.user
+
+    def ensure_first_admin(self) -> str | None:
+        """With no user at all, create ``admin`` with a random password and return it (to be shown once);
+        None when there are users already."""
+        if self.store.count_users():
+            return None
+        password = secrets.token_urlsafe(18)
+        self.store.add_user(FIRST_ADMIN, Role.ADMIN, self._hash(password), self.clock())
+        return password
+
+    # --- API tokens --------------------------------------------------------------------------------------
+    def create_token(self, user: str, label: str, expires_in_days: int | None = None) -> tuple[str, ApiToken]:
+        """A new token for ``user``: the token itself (shown once, never stored) and its record."""
+        check_name(label, "token name")
+        if expires_in_days is not None and expires_in_days < 1:
+            raise InvalidQuery("a token expires after 1 day or more")
+        now = self.clock()
+        expires = now + timedelta(days=expires_in_days) if expires_in_days is not None else None
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = self.store.add_token(user, label, token_digest(token), now, expires)
+        return token, record
+
+    def revoke_token(self, user: str, label: str) -> ApiToken:
+        return self.store.revoke_token(user, label, self.clock())
+
+    def list_tokens(self, user: str | None = None) -> list[ApiToken]:
+        return self.store.list_tokens(user)
+
+    def authenticate_token(self, token: str) -> User | None:
+        """The user a token stands for, when it is well formed, known, not revoked nor expired, and its
+        user enabled; None otherwise."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            return None
+        digest = token_digest(token)
+        found = self.store.token(digest)
+        if found is None:
+            return None
+        record, user = found
+        now = self.clock()
+        if not record.valid_at(now) or user.disabled:
+            return None
+        self.store.token_used(digest, now)
+        return user
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    def _hash(self, password: str) -> str:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidQuery(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+        return self.hasher.hash(password)
+
+    def _verify(self, digest: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(digest, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,164 @@
+"""Users and API tokens on every Index backend, through the account service: what is stored is what comes
+back, secrets are kept only as hashes, and every refusal holds (revoked, expired, disabled, unknown)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lightbox.domain.accounts import Permission, Role
+from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
+from lightbox.index.models import api_tokens, users
+from lightbox.index.sql import SqlIndex
+from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
+
+PASSWORD = "correct horse battery staple"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def accounts(index: SqlIndex, clock: Clock) -> AccountService:
+    return AccountService(index, clock)
+
+
+def test_users_round_trip(accounts: AccountService, clock: Clock) -> None:
+    accounts.add_user("alice", Role.RADIOLOGIST, PASSWORD)
+    accounts.add_user("scanner-2", Role.UPLOADER, None)
+    listed = accounts.list_users()
+    assert [(u.name, u.role, u.disabled) for u in listed] == [
+        ("alice", Role.RADIOLOGIST, False),
+        ("scanner-2", Role.UPLOADER, False),
+    ]
+    assert listed[0].created_at == clock.now
+    with pytest.raises(Conflict):
+        accounts.add_user("alice", Role.VIEWER, PASSWORD)
+    assert accounts.set_role("alice", Role.VIEWER).role is Role.VIEWER
+    with pytest.raises(NotFound):
+        accounts.disable_user("nobody")
+
+
+def test_password_is_kept_as_an_argon2id_hash(accounts: AccountService, index: SqlIndex) -> None:
+    accounts.add_user("alice", Role.VIEWER, PASSWORD)
+    stored = index.get_user("alice")
+    assert stored is not None and stored.password_hash is not None
+    assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
+
+
+def test_password_check(accounts: AccountService) -> None:
+    accounts.add_user("alice", Role.VIEWER, PASSWORD)
+    accounts.add_user("device", Role.UPLOADER, None)
+    user = accounts.check_password("alice", PASSWORD)
+    assert user is not None and user.name == "alice" and user.may(Permission.READ)
+    assert accounts.check_password("alice", PASSWORD + "!") is None
+    assert accounts.check_password("nobody", PASSWORD) is None
+    assert accounts.check_password("device", "") is None  # no password: tokens only
+    accounts.disable_user("alice")
+    assert accounts.check_password("alice", PASSWORD) is None
+    accounts.enable_user("alice")
+    accounts.set_password("alice", "another long password")
+    assert accounts.check_password("alice", PASSWORD) is None
+    assert accounts.check_password("alice", "another long password") is not None
+
+
+def test_weak_or_malformed_input_is_refused(accounts: AccountService) -> None:
+    with pytest.raises(InvalidQuery, match="12 characters"):
+        accounts.add_user("alice", Role.VIEWER, "short")
+    for name in ("", "../etc", "a b", "x" * 65, "-dash", "robert'); drop table users;--"):
+        with pytest.raises(InvalidQuery):
+            accounts.add_user(name, Role.VIEWER, PASSWORD)
+    accounts.add_user("alice", Role.VIEWER, PASSWORD)
+    with pytest.raises(InvalidQuery):
+        accounts.create_token("alice", "bad label!")
+    with pytest.raises(InvalidQuery):
+        accounts.create_token("alice", "ok", expires_in_days=0)
+    assert accounts.list_users()[0].name == "alice"
+
+
+def test_token_authenticates_its_user_and_only_its_hash_is_stored(
+    accounts: AccountService, index: SqlIndex, clock: Clock
+) -> None:
+    accounts.add_user("device", Role.UPLOADER, None)
+    secret, record = accounts.create_token("device", "ct-scanner", expires_in_days=30)
+    assert secret.startswith(TOKEN_PREFIX) and len(secret) > 40
+    assert record.expires_at == clock.now + timedelta(days=30)
+    with index.engine.connect() as conn:
+        stored = conn.execute(select(api_tokens.c.token_sha256)).scalars().all()
+    assert stored == [token_digest(secret)]
+
+    clock.now += timedelta(minutes=5)
+    user = accounts.authenticate_token(secret)
+    assert user is not None and user.name == "device" and user.role is Role.UPLOADER
+    [listed] = accounts.list_tokens("device")
+    assert listed.last_used_at == clock.now
+
+
+def test_refused_tokens(accounts: AccountService, clock: Clock) -> None:
+    accounts.add_user("alice", Role.RADIOLOGIST, PASSWORD)
+    expiring, _ = accounts.create_token("alice", "laptop", expires_in_days=1)
+    revoked, _ = accounts.create_token("alice", "old")
+    kept, _ = accounts.create_token("alice", "desk")
+
+    accounts.revoke_token("alice", "old")
+    assert accounts.authenticate_token(revoked) is None
+    assert accounts.authenticate_token(kept) is not None
+
+    tampered = kept[:-1] + ("A" if kept[-1] != "A" else "B")
+    for bad in (tampered, kept[len(TOKEN_PREFIX) :], "", TOKEN_PREFIX, kept + "x" * 200):
+        assert accounts.authenticate_token(bad) is None
+
+    assert accounts.authenticate_token(expiring) is not None
+    clock.now += timedelta(days=1)
+    assert accounts.authenticate_token(expiring) is None  # expired at that very moment
+
+    accounts.disable_user("alice")
+    assert accounts.authenticate_token(kept) is None  # a disabled user's tokens stop working
+    accounts.enable_user("alice")
+    assert accounts.authenticate_token(kept) is not None
+
+
+def test_token_names_and_revocation(accounts: AccountService, clock: Clock) -> None:
+    accounts.add_user("alice", Role.VIEWER, PASSWORD)
+    accounts.add_user("bob", Role.VIEWER, PASSWORD)
+    accounts.create_token("alice", "laptop")
+    accounts.create_token("bob", "laptop")  # names are per user
+    with pytest.raises(Conflict):
+        accounts.create_token("alice", "laptop")
+    with pytest.raises(NotFound):
+        accounts.create_token("nobody", "laptop")
+    with pytest.raises(NotFound):
+        accounts.revoke_token("alice", "phone")
+    first = accounts.revoke_token("alice", "laptop")
+    clock.now += timedelta(hours=1)
+    assert (
+        accounts.revoke_token("alice", "laptop").revoked_at
+        == first.revoked_at
+        == clock.now - timedelta(hours=1)
+    )
+    assert [(t.user, t.label, t.revoked_at is not None) for t in accounts.list_tokens()] == [
+        ("alice", "laptop", True),
+        ("bob", "laptop", False),
+    ]
+
+
+def test_first_admin_only_when_there_is_no_user(accounts: AccountService, index: SqlIndex) -> None:
+    password = accounts.ensure_first_admin()
+    assert password is not None and len(password) >= 20
+    admin = accounts.check_password("admin", password)
+    assert admin is not None and admin.role is Role.ADMIN and admin.may(Permission.ADMINISTER)
+    assert accounts.ensure_first_admin() is None
+    with index.engine.connect() as conn:
+        assert conn.execute(select(users.c.name)).scalars().all() == ["admin"]
