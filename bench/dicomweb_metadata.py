@@ -43,9 +43,9 @@ def _latency(times: list[float]) -> dict[str, Any]:
     return {k: summary[k] for k in ("queries", "median_ms", "p95_ms", "max_ms")}
 
 
-def measure(base_url: str, path: str, encoding: str, instances: int) -> dict[str, Any]:
+def measure(base_url: str, auth: dict[str, str], path: str, encoding: str, instances: int) -> dict[str, Any]:
     """Latency of the full answer and of a revalidation, with ``Accept-Encoding: encoding``."""
-    headers = {"Accept": JSON, "Accept-Encoding": encoding}
+    headers = {"Accept": JSON, "Accept-Encoding": encoding, **auth}
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         for _ in range(WARMUP):
             _timed(client, path, {}, 200)
@@ -70,8 +70,8 @@ def measure(base_url: str, path: str, encoding: str, instances: int) -> dict[str
     }
 
 
-def run(base_url: str, uids: tuple[str, str], instances: int) -> dict[str, Any]:
+def run(base_url: str, auth: dict[str, str], uids: tuple[str, str], instances: int) -> dict[str, Any]:
     study, series = uids
     path = f"/dicom-web/studies/{study}/series/{series}/metadata"
-    rows = [measure(base_url, path, encoding, instances) for encoding in ENCODINGS]
+    rows = [measure(base_url, auth, path, encoding, instances) for encoding in ENCODINGS]
     return {"instances": instances, "warmup": WARMUP, "timed": TIMED, "rows": rows}

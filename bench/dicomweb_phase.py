@@ -80,8 +80,8 @@ def qido_part(
     with _part(phases, f"QIDO-RS latency at {count:,} instances", web, "qido"):
         queries, warmup = timed_and_warmup_queries(count, args.queries)
         with running_server(archive) as server:
-            kinds = dicomweb_qido.run(server.base_url, queries, warmup)
-            maximum = dicomweb_qido.server_maximum(server.base_url)
+            kinds = dicomweb_qido.run(server.base_url, server.headers, queries, warmup)
+            maximum = dicomweb_qido.server_maximum(server.base_url, server.headers)
         web["qido"] = {**qido, **pooled(kinds), "server_maximum": maximum}
 
 
@@ -119,11 +119,13 @@ def series_parts(
     with _part(phases, name, web, "wado"), running_server(data) as server:
         stored = sorted(p for p in (data / "objects").rglob("*.dcm") if p.is_file())
         web["wado"] = dicomweb_wado.run(
-            server.base_url, series_uids(), series.files, series.total_bytes, stored
+            server.base_url, server.headers, series_uids(), series.files, series.total_bytes, stored
         )
     name = f"WADO-RS metadata of a {headers_count}-instance series"
     with _part(phases, name, web, "metadata"), running_server(data) as server:
-        web["metadata"] = dicomweb_metadata.run(server.base_url, header_series_uids(), headers_count)
+        web["metadata"] = dicomweb_metadata.run(
+            server.base_url, server.headers, header_series_uids(), headers_count
+        )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -51,16 +51,18 @@ def _search(client: httpx.Client) -> Callable[[Dataset], int]:
     return one
 
 
-def run(base_url: str, queries: list[Query], warmup: list[Query]) -> dict[str, KindResult]:
-    """Warm up, then time ``queries`` over one keep-alive connection."""
-    with httpx.Client(base_url=base_url, headers=HEADERS, timeout=60) as client:
+def run(
+    base_url: str, auth: dict[str, str], queries: list[Query], warmup: list[Query]
+) -> dict[str, KindResult]:
+    """Warm up, then time ``queries`` over one keep-alive connection (``auth``: its Authorization)."""
+    with httpx.Client(base_url=base_url, headers={**HEADERS, **auth}, timeout=60) as client:
         return time_queries(_search(client), queries, warmup)
 
 
-def server_maximum(base_url: str) -> dict[str, Any]:
+def server_maximum(base_url: str, auth: dict[str, str]) -> dict[str, Any]:
     """The server's maximum as a client sees it: the size of the first page of every study, and its
     Warning."""
-    with httpx.Client(base_url=base_url, headers=HEADERS, timeout=60) as client:
+    with httpx.Client(base_url=base_url, headers={**HEADERS, **auth}, timeout=60) as client:
         response = client.get("/dicom-web/studies")
         page = len(orjson.loads(response.content)) if response.status_code == 200 else 0
         return {"page": page, "warning": response.headers.get("warning")}

@@ -47,10 +47,10 @@ def _stored(response: httpx.Response) -> tuple[int, int]:
     return len(document.get(_STORED, {}).get("Value", [])), len(document.get(_FAILED, {}).get("Value", []))
 
 
-def send(base_url: str, files: list[Path]) -> int:
+def send(base_url: str, auth: dict[str, str], files: list[Path]) -> int:
     """Post ``files``, ``PER_REQUEST`` a request, on one connection; returns the number of requests."""
     requests = 0
-    with httpx.Client(base_url=base_url, timeout=300) as client:
+    with httpx.Client(base_url=base_url, headers=auth, timeout=300) as client:
         for first in range(0, len(files), PER_REQUEST):
             batch = files[first : first + PER_REQUEST]
             boundary = uuid.uuid4().hex
@@ -77,7 +77,7 @@ def run(files: list[Path], total_bytes: int, clients: int, workdir: Path) -> dic
     with running_server(base / "lightbox") as server:
         with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="stow-client") as pool:
             start = time.perf_counter()
-            requests = sum(pool.map(lambda share: send(server.base_url, share), shares))
+            requests = sum(pool.map(lambda share: send(server.base_url, server.headers, share), shares))
             seconds = time.perf_counter() - start
         status, statistics = server.get_json("/api/statistics")
     shutil.rmtree(base, ignore_errors=True)

@@ -80,9 +80,10 @@ def retrieve(client: httpx.Client, path: str, instances: int) -> tuple[float, in
     return seconds, size
 
 
-def curl(url: str) -> tuple[float, int]:
+def curl(url: str, auth: dict[str, str]) -> tuple[float, int]:
     """Seconds for curl to read the same answer into /dev/null (its process start included), and its bytes."""
     command = ["curl", "-sS", "-o", "/dev/null", "-H", f"Accept: {ACCEPT}"]
+    command += [arg for name, value in auth.items() for arg in ("-H", f"{name}: {value}")]
     command += ["-w", "%{http_code} %{size_download}"]
     start = time.perf_counter()
     done = subprocess.run([*command, url], capture_output=True, text=True, timeout=600)
@@ -137,7 +138,12 @@ def _row(label: str, reference: bool, seconds: list[float], sizes: list[int], to
 
 
 def run(
-    base_url: str, uids: tuple[str, str], files: list[Path], total_bytes: int, stored: list[Path]
+    base_url: str,
+    auth: dict[str, str],
+    uids: tuple[str, str],
+    files: list[Path],
+    total_bytes: int,
+    stored: list[Path],
 ) -> dict[str, Any]:
     """``RUNS`` rounds of each way of reading the series, interleaved so that a burst of load on the machine
     does not fall on one of them alone; MB/s are of the series' file bytes (10^6 bytes per MB). ``stored``:
@@ -146,14 +152,16 @@ def run(
     path = f"/dicom-web/studies/{study}/series/{series}"
     n = len(files)
     ways: list[tuple[str, bool, Callable[[], tuple[float, int]]]] = []
-    with httpx.Client(base_url=base_url, timeout=600) as client:
+    with httpx.Client(base_url=base_url, headers=auth, timeout=600) as client:
         if shutil.which("curl"):
-            ways.append(("WADO-RS, curl, cold cache", False, _cold(lambda: curl(base_url + path), stored)))
+            ways.append(
+                ("WADO-RS, curl, cold cache", False, _cold(lambda: curl(base_url + path, auth), stored))
+            )
         ways.append(("WADO-RS, httpx, cold cache", False, _cold(lambda: retrieve(client, path, n), stored)))
         ways.append(("read the files, cold cache (reference)", True, _cold(lambda: read_files(files), files)))
         ways.append(("WADO-RS, httpx, warm cache", False, lambda: retrieve(client, path, n)))
         if shutil.which("curl"):
-            ways.append(("WADO-RS, curl, warm cache (reference)", True, lambda: curl(base_url + path)))
+            ways.append(("WADO-RS, curl, warm cache (reference)", True, lambda: curl(base_url + path, auth)))
         ways.append(("read the files, warm cache (reference)", True, lambda: read_files(files)))
         timings: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in ways}
         for _ in range(RUNS):

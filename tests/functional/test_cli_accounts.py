@@ -76,7 +76,7 @@ def test_token_commands(tmp_path: Path) -> None:
 
 def test_first_start_creates_an_admin_and_shows_its_password_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with running_server(data) as server:
+    with running_server(data, account=False) as server:
         pass
     shown = re.findall(r"password: (\S+)", server.log())
     assert len(shown) == 1
@@ -86,6 +86,6 @@ def test_first_start_creates_an_admin_and_shows_its_password_once(tmp_path: Path
         assert admin is not None and admin.role.value == "admin"
     finally:
         archive.close()
-    with running_server(data) as again:
+    with running_server(data, account=False) as again:
         pass
     assert "password:" not in again.log()

@@ -31,10 +31,13 @@ def test_cors_and_gzip(tmp_path: Path) -> None:
         )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == VIEWER
-        other = httpx.get(f"{base}/studies", headers={"Origin": "https://elsewhere.example.org"})
+        other = httpx.get(
+            f"{base}/studies", headers={**server.headers, "Origin": "https://elsewhere.example.org"}
+        )
         assert "access-control-allow-origin" not in other.headers
         metadata = httpx.get(
-            f"{base}/studies/{study}/metadata", headers={"Origin": VIEWER, "Accept-Encoding": "gzip"}
+            f"{base}/studies/{study}/metadata",
+            headers={**server.headers, "Origin": VIEWER, "Accept-Encoding": "gzip"},
         )
         assert metadata.headers["content-encoding"] == "gzip"
         assert metadata.headers["access-control-allow-origin"] == VIEWER
@@ -42,9 +45,16 @@ def test_cors_and_gzip(tmp_path: Path) -> None:
         assert len(metadata.json()) == 20  # httpx inflates it
         objects = httpx.get(
             f"{base}/studies/{study}",
-            headers={"Accept": 'multipart/related; type="application/dicom"', "Accept-Encoding": "gzip"},
+            headers={
+                **server.headers,
+                "Accept": 'multipart/related; type="application/dicom"',
+                "Accept-Encoding": "gzip",
+            },
         )
         assert objects.status_code == 200 and "content-encoding" not in objects.headers
+        # A refusal carries the CORS headers too, so that the viewer can read why
+        refused = httpx.get(f"{base}/studies", headers={"Origin": VIEWER})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == VIEWER
     with running_server(tmp_path / "plain") as server:  # no origins configured: no CORS headers at all
         answer = httpx.get(f"{server.base_url}/api/health", headers={"Origin": VIEWER})
         assert "access-control-allow-origin" not in answer.headers

@@ -87,12 +87,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def client(server: RunningServer) -> DICOMwebClient:
-    return DICOMwebClient(url=server.base_url + "/dicom-web")
+    client: DICOMwebClient = server.dicomweb()
+    return client
 
 
 @pytest.fixture(scope="module")
 def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url + "/dicom-web", timeout=30) as c:
+    with server.client(base_url=server.base_url + "/dicom-web", timeout=30) as c:
         yield c
 
 

@@ -17,7 +17,6 @@ import httpx
 import pydicom
 import pydicom.encaps
 import pytest
-from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -96,7 +95,7 @@ def _post(
     server: RunningServer, body: bytes, path: str = "/dicom-web/studies", **headers: str
 ) -> httpx.Response:
     headers = {"content-type": DICOM_MULTIPART, **{k.replace("_", "-"): v for k, v in headers.items()}}
-    return httpx.post(server.base_url + path, content=body, headers=headers, timeout=60)
+    return httpx.post(server.base_url + path, content=body, headers={**server.headers, **headers}, timeout=60)
 
 
 def _uids(items: list[dict[str, Any]], key: str = REFERENCED_SOP_INSTANCE_UID) -> list[str]:
@@ -110,7 +109,7 @@ def test_dicomweb_client_stores_instances_byte_for_byte(tmp_path: Path) -> None:
     samples = [_sample(name) for name in SAMPLES]
     sent = {str(ds.SOPInstanceUID): _client_bytes(ds) for ds in cts + samples}
     with running_server(data) as server:
-        client = DICOMwebClient(url=server.base_url + "/dicom-web")
+        client = server.dicomweb()
         result = client.store_instances(cts + samples)
         assert "FailedSOPSequence" not in result
         assert [str(item.ReferencedSOPInstanceUID) for item in result.ReferencedSOPSequence] == list(sent)
@@ -143,7 +142,7 @@ def test_store_to_a_study_refuses_instances_of_another_study(tmp_path: Path) -> 
     foreign = _ct()
     impostor = _ct(SOPInstanceUID=earlier.SOPInstanceUID, PatientName="Impostor")
     with running_server(data) as server:
-        client = DICOMwebClient(url=server.base_url + "/dicom-web")
+        client = server.dicomweb()
         client.store_instances([earlier])
         result = client.store_instances([own, foreign, impostor], study_instance_uid=study)  # 202
         assert result.RetrieveURL == f"{server.base_url}/dicom-web/studies/{study}"
@@ -371,7 +370,7 @@ def test_large_upload_streams_with_bounded_server_memory(tmp_path: Path) -> None
         response = httpx.post(
             server.base_url + "/dicom-web/studies",
             content=stream_body([_big_object(BIG_FRAMES, digest)]),
-            headers={"content-type": DICOM_MULTIPART},
+            headers={**server.headers, "content-type": DICOM_MULTIPART},
             timeout=600,
         )
         peak = _status_kb(pid, "VmHWM")
@@ -470,7 +469,7 @@ def test_metadata_and_bulk_data_beyond_the_limit_answer_413(tmp_path: Path) -> N
         response = httpx.post(
             server.base_url + "/dicom-web/studies",
             content=body(),
-            headers={"content-type": JSON_MULTIPART},
+            headers={**server.headers, "content-type": JSON_MULTIPART},
             timeout=120,
         )
     assert response.status_code == 413

@@ -71,10 +71,10 @@ class Setup:
 
     @property
     def client(self) -> DICOMwebClient:
-        return DICOMwebClient(url=self.server.base_url + "/dicom-web")
+        return self.server.dicomweb()
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.base_url, timeout=60)
+        return self.server.client(timeout=60)
 
     def url(self, name: str) -> str:
         o = self.objects[name]
@@ -615,7 +615,7 @@ def test_wado_uri_errors(setup: Setup) -> None:
     _assert_problem(_wado(setup, "ct1", frameNumber="2"), 400)  # one frame only (PS3.18 9.5.2)
     _assert_problem(_wado(setup, "ct1", windowCenter="40"), 400)
     _assert_problem(_wado(setup, "no-pixels"), 406)
-    with httpx.Client(base_url=setup.server.base_url) as http:
+    with setup.server.client() as http:
         _assert_problem(http.get("/wado", params={"requestType": "WADO"}), 400)
 
 
@@ -657,7 +657,7 @@ def test_a_300_mb_series_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert total > 300 * 10**6
     with running_server(data) as server:
         url = f"{server.base_url}/dicom-web/studies/{study}/series/{series}"
-        with httpx.Client(timeout=300) as http:
+        with server.client(timeout=300) as http:
             with http.stream("GET", url) as response:  # warm up: the code paths loaded, then hang up
                 next(response.iter_bytes())
             sampler = _RssSampler(server.process.pid)

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pydicom
 import pytest
-from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -58,7 +57,7 @@ def _expected(blob: bytes) -> dict[str, Any]:
 
 def test_series_metadata_holds_every_attribute(server: tuple[RunningServer, list[bytes]]) -> None:
     running, objects = server
-    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    client = running.dicomweb()
     found = client.retrieve_series_metadata(STUDY, SERIES)
     assert [doc["00200013"]["Value"][0] for doc in found] == [1, 2, 3]
     expected = {_expected(b)["00080018"]["Value"][0]: _expected(b) for b in objects[:3]}
@@ -73,7 +72,7 @@ def test_series_metadata_holds_every_attribute(server: tuple[RunningServer, list
 
 def test_study_and_instance_metadata(server: tuple[RunningServer, list[bytes]]) -> None:
     running, objects = server
-    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    client = running.dicomweb()
     study = client.retrieve_study_metadata(STUDY)
     assert len(study) == len(objects)
     real = pydicom.dcmread(io.BytesIO(objects[3]), stop_before_pixels=True)
@@ -88,17 +87,19 @@ def test_study_and_instance_metadata(server: tuple[RunningServer, list[bytes]]) 
 def test_etag_revalidation_and_errors(server: tuple[RunningServer, list[bytes]]) -> None:
     running, _ = server
     url = f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/metadata"
-    first = httpx.get(url)
+    first = httpx.get(url, headers=running.headers)
     assert first.status_code == 200 and first.headers["content-type"] == "application/dicom+json"
-    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    again = httpx.get(url, headers={**running.headers, "If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and not again.content
-    unknown = httpx.get(f"{running.base_url}/dicom-web/studies/{generate_uid()}/metadata")
+    unknown = httpx.get(
+        f"{running.base_url}/dicom-web/studies/{generate_uid()}/metadata", headers=running.headers
+    )
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
     assert "no instance in study" in unknown.json()["detail"]
-    bad = httpx.get(f"{running.base_url}/dicom-web/studies/not-a-uid/metadata")
+    bad = httpx.get(f"{running.base_url}/dicom-web/studies/not-a-uid/metadata", headers=running.headers)
     assert bad.status_code == 400 and "not a valid study UID" in bad.json()["detail"]
-    refused = httpx.get(url, headers={"Accept": "text/html"})
+    refused = httpx.get(url, headers={**running.headers, "Accept": "text/html"})
     assert refused.status_code == 406 and refused.headers["content-type"] == "application/problem+json"
 
 
@@ -122,7 +123,7 @@ def test_metadata_of_objects_indexed_before_bulk_data_was_kept(tmp_path: Path) -
 
 def test_bulkdata_values_follow_their_uris(server: tuple[RunningServer, list[bytes]]) -> None:
     running, objects = server
-    client = DICOMwebClient(url=running.base_url + "/dicom-web")
+    client = running.dicomweb()
     first = pydicom.dcmread(io.BytesIO(objects[0]))
     doc = client.retrieve_instance_metadata(STUDY, SERIES, str(first.SOPInstanceUID))
     private = client.retrieve_bulkdata(doc["00091011"]["BulkDataURI"])
@@ -132,9 +133,11 @@ def test_bulkdata_values_follow_their_uris(server: tuple[RunningServer, list[byt
     real = pydicom.dcmread(io.BytesIO(objects[3]))  # implicit VR little endian, as CT_small is stored
     doc = client.retrieve_instance_metadata(STUDY, str(real.SeriesInstanceUID), str(real.SOPInstanceUID))
     assert client.retrieve_bulkdata(doc["7FE00010"]["BulkDataURI"]) == [real.PixelData]
-    missing = httpx.get(doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "00091099"))
+    missing = httpx.get(
+        doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "00091099"), headers=running.headers
+    )
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
-    bad = httpx.get(doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "PIXELS"))
+    bad = httpx.get(doc["7FE00010"]["BulkDataURI"].replace("7FE00010", "PIXELS"), headers=running.headers)
     assert bad.status_code == 400
 
 
@@ -144,9 +147,9 @@ def test_compressed_pixel_data_is_served_by_frame(tmp_path: Path) -> None:
     result = archive.ingest.ingest([Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm")).read_bytes()], "t")
     archive.close()
     with running_server(data) as running:
-        client = DICOMwebClient(url=running.base_url + "/dicom-web")
+        client = running.dicomweb()
         doc = client.retrieve_instance_metadata(
             result.study_instance_uid, result.series_instance_uid, result.sop_instance_uid
         )
-        answer = httpx.get(doc["7FE00010"]["BulkDataURI"])
+        answer = httpx.get(doc["7FE00010"]["BulkDataURI"], headers=running.headers)
     assert answer.status_code == 406 and "frames" in answer.json()["detail"]

@@ -62,25 +62,27 @@ def _image(answer: httpx.Response) -> np.ndarray:
 def test_instance_rendered_in_its_window_and_in_another(server: tuple[RunningServer, list[str]]) -> None:
     running, uids = server
     url = f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/instances/{uids[0]}/rendered"
-    default = httpx.get(url)
+    default = httpx.get(url, headers=running.headers)
     assert default.headers["content-type"] == "image/jpeg"
     lung = _image(default)
     assert lung.shape == (ROWS, COLUMNS)
-    bone = _image(httpx.get(url, params={"window": "500,1000"}))
+    bone = _image(httpx.get(url, params={"window": "500,1000"}, headers=running.headers))
     # PS3.3 C.11.2.1.2.1 (LINEAR), JPEG allowing a few levels either way
     hounsfield = np.linspace(0, 2000, COLUMNS) - 1000
     for image, (center, width) in ((lung, (-600, 1500)), (bone, (500, 1000))):
         expected = np.clip((hounsfield - (center - 0.5)) / (width - 1) + 0.5, 0, 1) * 255
         assert np.abs(image[ROWS // 2].astype(float) - expected).max() < 12
     assert not np.array_equal(lung, bone)
-    png = httpx.get(url, headers={"Accept": "image/png"}, params={"viewport": "32,32"})
+    png = httpx.get(url, headers={**running.headers, "Accept": "image/png"}, params={"viewport": "32,32"})
     assert png.headers["content-type"] == "image/png"
     assert _image(png).shape == (24, 32)  # scaled to fit, aspect ratio kept
 
 
 def test_series_rendered_and_frame_list(server: tuple[RunningServer, list[str]]) -> None:
     running, uids = server
-    answer = httpx.get(f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/rendered")
+    answer = httpx.get(
+        f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/rendered", headers=running.headers
+    )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith('multipart/related; type="image/jpeg"')
     message = email.message_from_bytes(
@@ -90,7 +92,8 @@ def test_series_rendered_and_frame_list(server: tuple[RunningServer, list[str]])
     assert len(parts) == len(uids)
     assert all(Image.open(io.BytesIO(p)).size == (COLUMNS, ROWS) for p in parts)
     one = httpx.get(
-        f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/instances/{uids[1]}/frames/1/rendered"
+        f"{running.base_url}/dicom-web/studies/{STUDY}/series/{SERIES}/instances/{uids[1]}/frames/1/rendered",
+        headers=running.headers,
     )
     assert _image(one).shape == (ROWS, COLUMNS)
 
@@ -103,7 +106,7 @@ def test_thumbnails_are_small(server: tuple[RunningServer, list[str]]) -> None:
         f"{base}/series/{SERIES}/thumbnail",
         f"{base}/series/{SERIES}/instances/{uids[2]}/thumbnail",
     ):
-        thumbnail = _image(httpx.get(url))
+        thumbnail = _image(httpx.get(url, headers=running.headers))
         assert max(thumbnail.shape) == 128 and thumbnail.shape == (96, 128)
 
 
@@ -117,8 +120,10 @@ def test_bad_requests(server: tuple[RunningServer, list[str]]) -> None:
         {"viewport": "0,10"},
         {"quality": "101"},
     ):
-        answer = httpx.get(url, params=params)
+        answer = httpx.get(url, params=params, headers=running.headers)
         assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
-    assert httpx.get(url, headers={"Accept": "text/html"}).status_code == 406
-    missing = httpx.get(f"{running.base_url}/dicom-web/studies/{generate_uid()}/rendered")
+    assert httpx.get(url, headers={**running.headers, "Accept": "text/html"}).status_code == 406
+    missing = httpx.get(
+        f"{running.base_url}/dicom-web/studies/{generate_uid()}/rendered", headers=running.headers
+    )
     assert missing.status_code == 404

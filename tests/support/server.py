@@ -5,14 +5,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+# The account functional tests act as: an admin with API tokens only, made before the server starts (so a
+# server under test creates no first admin of its own)
+TEST_USER = "tester"
 
 
 def free_port() -> int:
@@ -28,14 +36,32 @@ class RunningServer:
     dicom_port: int
     data_dir: Path
     log_path: Path
+    token: str | None = field(default=None, repr=False)  # an admin's API token
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the tests' admin: what a client sends with every request."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def client(self, **options: Any) -> httpx.Client:
+        """An httpx client on the server, authenticated as the tests' admin."""
+        headers = {**self.headers, **options.pop("headers", {})}
+        return httpx.Client(base_url=options.pop("base_url", self.base_url), headers=headers, **options)
+
+    def dicomweb(self) -> Any:
+        """A dicomweb-client on /dicom-web, authenticated as the tests' admin."""
+        from dicomweb_client.api import DICOMwebClient
+
+        return DICOMwebClient(url=self.base_url + "/dicom-web", headers=self.headers)
+
     def get_json(self, path: str) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(self.base_url + path, headers=self.headers)
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:
+            with urllib.request.urlopen(request, timeout=10) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
@@ -49,10 +75,45 @@ def lightbox_command(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def admin_token(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+    """A new API token of the tests' admin in the archive that ``lightbox serve`` would open with these
+    arguments and environment (its database may be PostgreSQL by a setting)."""
+    from lightbox.app import build_archive
+    from lightbox.config import load_settings
+    from lightbox.domain.accounts import Role
+
+    config = Path(extra[extra.index("--config") + 1]) if "--config" in extra else None
+    with _environment(env):
+        archive = build_archive(load_settings(config, data_dir=data_dir))
+    try:
+        if archive.index.get_user(TEST_USER) is None:
+            archive.accounts.add_user(TEST_USER, Role.ADMIN, None)
+        token, _ = archive.accounts.create_token(TEST_USER, f"test-{secrets.token_hex(4)}")
+        return token
+    finally:
+        archive.close()
+
+
+@contextlib.contextmanager
+def running_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, account: bool = True
+) -> Iterator[RunningServer]:
+    """``lightbox serve`` on free ports; ``account``: first give the archive the tests' admin and a token
+    (``server.token``, ``server.headers``), as an installation has its accounts."""
     http_port, dicom_port = free_port(), free_port()
     log_path = data_dir.parent / f"server-{http_port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
+    token = admin_token(data_dir, *extra, env=env) if account else None
     cmd = lightbox_command(
         "serve",
         "--data-dir",
@@ -65,7 +126,7 @@ def running_server(data_dir: Path, *extra: str, env: dict[str, str] | None = Non
     )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    server = RunningServer(proc, http_port, dicom_port, data_dir, log_path)
+    server = RunningServer(proc, http_port, dicom_port, data_dir, log_path, token)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from lightbox import __version__
-from lightbox.api import content, observability, system
+from lightbox.api import auth, content, observability, system
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
@@ -27,6 +27,8 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
         title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
     )
     problems.install(app)
+    # Innermost: CORS answers a browser's preflight (which carries no credentials) before it
+    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor)
     _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
@@ -41,6 +43,7 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
         body = {"status": "ok" if ok else "error", "version": __version__, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    auth.document(app)
     return app
 
 

@@ -23,6 +23,7 @@ from lightbox.domain.errors import InvalidQuery
 from lightbox.index.accounts import AccountStore
 
 TOKEN_PREFIX = "lbx_"
+_LAST_USE_GRANULARITY = timedelta(minutes=1)
 FIRST_ADMIN = "admin"
 
 
@@ -122,7 +123,8 @@ class AccountService:
         now = self.clock()
         if not record.valid_at(now) or user.disabled:
             return None
-        self.store.token_used(digest, now)
+        if record.last_used_at is None or now - record.last_used_at >= _LAST_USE_GRANULARITY:
+            self.store.token_used(digest, now)  # not a write on every request of a busy client
         return user
 
     # --- helpers -----------------------------------------------------------------------------------------

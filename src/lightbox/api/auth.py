@@ -1,0 +1,126 @@
+"""Who may call which HTTP route: bearer API tokens and the roles of their users (PS3.18 8.1.5 leaves the
+mechanism to the origin server; this is RFC 6750's).
+
+One ASGI middleware in front of every route: a request without valid credentials gets 401 with a
+``WWW-Authenticate: Bearer`` challenge, one whose user's role may not do it 403, both as problem+json; the
+user goes on in ``scope["state"]["user"]`` for the routes and the audit trail. Only the health check is
+open. What each route needs is one table, ``required_permission``: reads, stores, deletes, the rest
+administration; an unlisted route needs administration, so that a new route is closed until listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lightbox.api.schemas import Problem
+from lightbox.domain.accounts import Permission, User
+from lightbox.services.accounts import AccountService
+
+PROBLEM_JSON = b"application/problem+json"
+OPEN_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health")})
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_CONTENT_LISTS = ("/api/patients", "/api/studies", "/api/series", "/api/instances")
+
+
+def required_permission(method: str, path: str) -> Permission:
+    """What a request needs, by its method and path."""
+    if path.startswith("/dicom-web/") or path == "/dicom-web" or path == "/wado":
+        if method in _READ_METHODS:
+            return Permission.READ  # QIDO-RS, WADO-RS, WADO-URI: search, retrieve, view
+        if method == "POST" and path.startswith("/dicom-web/studies"):
+            return Permission.STORE  # STOW-RS
+    if path == "/api/statistics" or any(path == p or path.startswith(p + "/") for p in _CONTENT_LISTS):
+        if method in _READ_METHODS:
+            return Permission.READ
+        if method == "DELETE":
+            return Permission.DELETE
+    return Permission.ADMINISTER  # system information, metrics, the API's documents, anything new
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750 2.1), None without one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+            return None
+    return None
+
+
+class Authentication:
+    def __init__(self, app: ASGIApp, accounts: AccountService, executor: Executor) -> None:
+        self.app = app
+        self.accounts = accounts
+        self.executor = executor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in OPEN_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        user = await self._user(scope)
+        if user is None:
+            await _refuse(send, 401, "authentication required: send Authorization: Bearer <API token>")
+            return
+        needed = required_permission(scope["method"], scope["path"])
+        if not user.may(needed):
+            detail = f"user {user.name} ({user.role.value}) may not {needed.value} here"
+            await _refuse(send, 403, detail)
+            return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)
+
+    async def _user(self, scope: Scope) -> User | None:
+        token = bearer_token(scope)
+        if token is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token)
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    title = "Unauthorized" if status == 401 else "Forbidden"
+    body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    headers: list[Any] = [(b"content-type", PROBLEM_JSON), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        # RFC 6750 3: the challenge; a token that was sent but refused is an invalid_token
+        headers.append((b"www-authenticate", b'Bearer realm="lightbox"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def document(app: FastAPI) -> None:
+    """Declare the bearer scheme in the OpenAPI document (RFC 6750 over HTTP, OpenAPI's ``http`` scheme),
+    required by every operation but the open ones, with their 401 and 403 answers."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token: lightbox token create --user NAME --name LABEL",
+        }
+        schema["security"] = [{"bearer": []}]
+        content = {PROBLEM_JSON.decode(): {"schema": Problem.model_json_schema()}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (method.upper(), path) in OPEN_ROUTES:
+                    operation["security"] = []
+                    continue
+                responses = operation.setdefault("responses", {})
+                responses["401"] = {"description": "No valid credentials", "content": content}
+                responses["403"] = {"description": "The user's role may not do this", "content": content}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
