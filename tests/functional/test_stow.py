@@ -314,6 +314,7 @@ def test_client_disconnect_mid_upload_keeps_complete_parts_and_nothing_pending(t
     with running_server(data) as server:
         request = (
             f"POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1:{server.http_port}\r\n"
+            f"Authorization: Bearer {server.token}\r\n"
             f"Content-Type: {DICOM_MULTIPART}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         with socket.create_connection(("127.0.0.1", server.http_port)) as sock:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from lightbox.api.app import create_http_app
 from lightbox.app import build_archive
 from lightbox.config import load_settings
+from lightbox.domain.accounts import Role
 
 
 def test_unexpected_error_is_a_problem_without_details(
@@ -22,7 +23,13 @@ def test_unexpected_error_is_a_problem_without_details(
             raise RuntimeError("secret internals")
 
         monkeypatch.setattr(archive.manage, "health", broken)
-        client = TestClient(create_http_app(archive), raise_server_exceptions=False)
+        archive.accounts.add_user("admin", Role.ADMIN, None)
+        token, _ = archive.accounts.create_token("admin", "t")
+        client = TestClient(
+            create_http_app(archive),
+            raise_server_exceptions=False,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         answer = client.get("/api/health")
         assert answer.status_code == 500
         assert answer.headers["content-type"] == "application/problem+json"
