@@ -103,7 +103,7 @@ def find_part(
         find["archive"] = "the query benchmark's SQLite archive, served as it left it"
     with _part(phases, f"DICOM C-FIND latency at {count:,} instances", dimse, "find"):
         queries, warmup = timed_and_warmup_queries(count, args.queries)
-        with running_server(archive) as server:
+        with running_server(archive, aes=[dimse_find.CLIENT_AE]) as server:
             port = server.dicom_port
             kinds = dimse_find.run_own_scu(port, "LIGHTBOX", queries, warmup)
             python_kinds, echo = dimse_find.run(port, "LIGHTBOX", queries, warmup)

@@ -81,7 +81,8 @@ def run(files: list[Path], total_bytes: int, uids: tuple[str, str], workdir: Pat
         data = base / "lightbox"
         data.mkdir(parents=True)
         _register(data, DESTINATION, destination_port)
-        with running_server(data) as server:
+        # getscu and movescu call as GETSCU and MOVESCU: registered, as a workstation would be
+        with running_server(data, aes=["GETSCU", "MOVESCU"]) as server:
             send(server.dicom_port, "LIGHTBOX", files, 1, MAX_PDU)
             seconds = get(server.dicom_port, "LIGHTBOX", uids, got)
             _received(got, n, "C-GET from Lightbox")

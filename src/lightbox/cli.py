@@ -17,7 +17,7 @@ import click
 from lightbox import __version__
 from lightbox.app import Archive, build_archive
 from lightbox.config import Settings, load_settings
-from lightbox.domain.accounts import Role, parse_role
+from lightbox.domain.accounts import Role, format_ae_permissions, parse_ae_permissions, parse_role
 from lightbox.domain.errors import ConfigurationError, LightboxError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -199,19 +199,33 @@ def ae() -> None:
 @click.option("--host", required=True, help="Host name or address of the remote AE.")
 @click.option("--port", required=True, type=int, help="Its DICOM port.")
 @click.option("--description", default="", help="Free text, for people.")
+@click.option(
+    "--allow",
+    default="all",
+    show_default=True,
+    help="What it may ask: any of echo,store,find,get,move (comma-separated), or all.",
+)
 def ae_add(
-    config_file: Path | None, data_dir: Path | None, ae_title: str, host: str, port: int, description: str
+    config_file: Path | None,
+    data_dir: Path | None,
+    ae_title: str,
+    host: str,
+    port: int,
+    description: str,
+    allow: str,
 ) -> None:
-    """Register a remote AE (a C-MOVE destination, a modality)."""
+    """Register a remote AE (a C-MOVE destination, a modality, a workstation)."""
+    permissions = parse_ae_permissions(allow)
     with opened_archive(config_file, data_dir) as archive:
-        added = archive.manage.add_remote_ae(ae_title, host, port, description)
-        click.echo(f"added {added.ae_title} at {added.host}:{added.port}")
+        added = archive.manage.add_remote_ae(ae_title, host, port, description, permissions)
+    allowed = format_ae_permissions(added.permissions) or "nothing"
+    click.echo(f"added {added.ae_title} at {added.host}:{added.port}, allowed {allowed}")
 
 
 @ae.command("list")
 @archive_options
 def ae_list(config_file: Path | None, data_dir: Path | None) -> None:
-    """List the registered remote AEs."""
+    """List the registered remote AEs and what each may ask."""
     with opened_archive(config_file, data_dir) as archive:
         aes = archive.manage.list_remote_aes()
     if not aes:
@@ -219,7 +233,9 @@ def ae_list(config_file: Path | None, data_dir: Path | None) -> None:
         return
     width = max(len(a.ae_title) for a in aes)
     for a in aes:
-        line = f"{a.ae_title:<{width}}  {a.host}:{a.port}"
+        line = (
+            f"{a.ae_title:<{width}}  {a.host}:{a.port}  {format_ae_permissions(a.permissions) or 'nothing'}"
+        )
         click.echo(f"{line}  {a.description}" if a.description else line)
 
 

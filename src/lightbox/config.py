@@ -111,6 +111,25 @@ class NetworkSettings(BaseModel):
         "AE registry (lightbox ae add); or only those, from the host registered for them.",
     )
 
+    unknown_ae_permissions: list[str] = Field(
+        default_factory=lambda: ["echo", "store"],
+        description="What a calling AE title that is not in the registry may do when calling_ae_check is "
+        "'any': any of echo, store, find, get, move. The default lets modalities send images and nothing "
+        "more; an empty list refuses unknown AEs (as calling_ae_check = 'registered' does).",
+    )
+
+    @field_validator("unknown_ae_permissions")
+    @classmethod
+    def _check_unknown_ae_permissions(cls, value: list[str]) -> list[str]:
+        from lightbox.domain.accounts import parse_ae_permissions
+        from lightbox.domain.errors import InvalidQuery
+
+        try:
+            parse_ae_permissions(value)
+        except InvalidQuery as exc:
+            raise ValueError(exc.message) from None
+        return value
+
     @field_validator("transfer_syntaxes")
     @classmethod
     def _check_transfer_syntaxes(cls, value: list[str]) -> list[str]:

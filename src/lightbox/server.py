@@ -18,6 +18,7 @@ from lightbox.api.app import create_http_app
 from lightbox.app import Archive
 from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
 from lightbox.dimse.scp import ArchiveSCP
+from lightbox.domain.accounts import parse_ae_permissions
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,10 @@ async def serve(archive: Archive) -> None:
         executor,
         transfer_syntaxes=settings.network.transfer_syntaxes,
         calling_ae_check=settings.network.calling_ae_check,
+        unknown_ae_permissions=parse_ae_permissions(settings.network.unknown_ae_permissions),
         metrics=archive.metrics,
     )
-    dicom = await serve_acceptor(dicom_settings, lambda: scp, settings.host, settings.dicom_port)
+    dicom = await serve_acceptor(dicom_settings, scp.connection, settings.host, settings.dicom_port)
     _tune_garbage_collector()  # everything start-up builds exists now
     log.info(
         "Lightbox serving: HTTP on http://%s:%d, DICOM on port %d as AE title %s, data in %s",

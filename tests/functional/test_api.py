@@ -75,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     for blob in _objects():
         archive.ingest.ingest([blob], "t")
     archive.close()
-    with running_server(data) as running:
+    with running_server(data, aes=["APITEST", "VIEWER"]) as running:
         yield running
 
 

@@ -49,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             "t",
         )
     archive.close()
-    with running_server(data) as running:
+    with running_server(data, aes=["PYNETDICOM", "FINDSCU"]) as running:
         yield running
 
 

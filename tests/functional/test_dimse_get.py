@@ -40,7 +40,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
         )
         objects[archive.ingest.ingest([blob], "t").sop_instance_uid] = blob
     archive.close()
-    with running_server(data) as server:
+    with running_server(data, aes=["PYNETDICOM", "GETSCU"]) as server:
         yield server, objects
 
 
@@ -154,7 +154,7 @@ def test_object_missing_from_storage_fails_alone(tmp_path: Path) -> None:
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = study
-    with running_server(data) as server:
+    with running_server(data, aes=["PYNETDICOM", "GETSCU"]) as server:
         received, final, failed = _get(server, ds, [ExplicitVRLittleEndian])
     assert set(received) == {uids[0], uids[2]}
     assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 1

@@ -35,7 +35,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSer
             objects[archive.ingest.ingest([blob], "t").sop_instance_uid] = blob
         archive.manage.add_remote_ae("DEST", "127.0.0.1", dest_port)
         archive.close()
-        with running_server(data) as server:
+        with running_server(data, aes=["PYNETDICOM", "MOVESCU"]) as server:
             yield server, objects, received
 
 

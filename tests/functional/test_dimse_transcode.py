@@ -116,7 +116,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             for destination in (explicit_only, any_syntax):
                 archive.manage.add_remote_ae(destination.ae_title, "127.0.0.1", destination.port)
             archive.close()
-            with running_server(base / "data") as server:
+            with running_server(base / "data", aes=["PYGETSCU", "PYMOVESCU", "GETSCU", "MOVESCU"]) as server:
                 yield Setup(server, images, video, base / "dcmtk", explicit_only, any_syntax)
     finally:
         for listener in listeners:

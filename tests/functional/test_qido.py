@@ -81,7 +81,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     archive.close()
     env = {"LIGHTBOX_DICOMWEB_QIDO_MAX_RESULTS": str(MAXIMUM)}
-    with running_server(data, env=env) as running:
+    with running_server(data, env=env, aes=["PYNETDICOM"]) as running:
         yield running
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,12 @@ def _environment(env: dict[str, str] | None) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def admin_token(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+def admin_token(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, aes: Iterable[str] = ()
+) -> str:
     """A new API token of the tests' admin in the archive that ``lightbox serve`` would open with these
-    arguments and environment (its database may be PostgreSQL by a setting)."""
+    arguments and environment (its database may be PostgreSQL by a setting); ``aes``: calling AE titles
+    to register first (at 127.0.0.1, allowed everything), as an administrator registers workstations."""
     from lightbox.app import build_archive
     from lightbox.config import load_settings
     from lightbox.domain.accounts import Role
@@ -98,6 +101,10 @@ def admin_token(data_dir: Path, *extra: str, env: dict[str, str] | None = None) 
     try:
         if archive.index.get_user(TEST_USER) is None:
             archive.accounts.add_user(TEST_USER, Role.ADMIN, None)
+        registered = {ae.ae_title for ae in archive.manage.list_remote_aes()}
+        for ae_title in aes:
+            if ae_title not in registered:
+                archive.manage.add_remote_ae(ae_title, "127.0.0.1", 104, "a test's SCU")
         token, _ = archive.accounts.create_token(TEST_USER, f"test-{secrets.token_hex(4)}")
         return token
     finally:
@@ -106,14 +113,19 @@ def admin_token(data_dir: Path, *extra: str, env: dict[str, str] | None = None) 
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *extra: str, env: dict[str, str] | None = None, account: bool = True
+    data_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    account: bool = True,
+    aes: Iterable[str] = (),
 ) -> Iterator[RunningServer]:
     """``lightbox serve`` on free ports; ``account``: first give the archive the tests' admin and a token
-    (``server.token``, ``server.headers``), as an installation has its accounts."""
+    (``server.token``, ``server.headers``), as an installation has its accounts; ``aes``: the calling AE
+    titles the test queries or retrieves with, registered first (unknown AEs may only echo and store)."""
     http_port, dicom_port = free_port(), free_port()
     log_path = data_dir.parent / f"server-{http_port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    token = admin_token(data_dir, *extra, env=env) if account else None
+    token = admin_token(data_dir, *extra, env=env, aes=aes) if account or aes else None
     cmd = lightbox_command(
         "serve",
         "--data-dir",

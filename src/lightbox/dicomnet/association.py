@@ -79,6 +79,10 @@ class AcceptorHandler(Protocol):
         """None to accept the association, or why it is rejected (AE titles, limits). It may look things up
         (a registry of peers): the association waits for it, other connections do not."""
 
+    def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
+        """Whether this peer may use this abstract syntax (asked after ``check``); False refuses the context
+        as a user rejection (PS3.8 9.3.3.2), whatever ``transfer_syntax`` would say."""
+
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
     ) -> str | None:
@@ -369,18 +373,13 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         results = []
         offered_scp = {r.sop_class_uid for r in request.user.role_selections if r.scp_role}
         for ctx in request.contexts:
-            chosen = self.handler.transfer_syntax(
-                ctx.abstract_syntax, ctx.transfer_syntaxes, ctx.abstract_syntax in offered_scp
-            )
+            peer_scp = ctx.abstract_syntax in offered_scp
+            if not self.handler.permits(ctx.abstract_syntax, peer_scp):
+                results.append(_refused(ctx, pdu.CONTEXT_USER_REJECTION))
+                continue
+            chosen = self.handler.transfer_syntax(ctx.abstract_syntax, ctx.transfer_syntaxes, peer_scp)
             if chosen is None:
-                # PS3.8 9.3.3.2: the transfer syntax field is still sent, and ignored by the peer
-                results.append(
-                    pdu.PresentationContextAC(
-                        ctx.context_id,
-                        pdu.CONTEXT_ABSTRACT_SYNTAX_NOT_SUPPORTED,
-                        ctx.transfer_syntaxes[0] if ctx.transfer_syntaxes else "",
-                    )
-                )
+                results.append(_refused(ctx, pdu.CONTEXT_ABSTRACT_SYNTAX_NOT_SUPPORTED))
                 continue
             accepted[ctx.context_id] = (ctx.abstract_syntax, chosen)
             results.append(pdu.PresentationContextAC(ctx.context_id, pdu.CONTEXT_ACCEPTANCE, chosen))
@@ -538,6 +537,13 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._abort(pdu.ABORT_NOT_SPECIFIED, "idle timeout")
 
 
+def _refused(ctx: pdu.PresentationContextRQ, result: int) -> pdu.PresentationContextAC:
+    # PS3.8 9.3.3.2: the transfer syntax field is still sent, and ignored by the peer
+    return pdu.PresentationContextAC(
+        ctx.context_id, result, ctx.transfer_syntaxes[0] if ctx.transfer_syntaxes else ""
+    )
+
+
 async def serve_acceptor(
     settings: AcceptorSettings,
     handler_factory: Callable[[], AcceptorHandler],
@@ -558,6 +564,9 @@ class _RequestorHandler:
 
     async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON)
+
+    def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
+        return False
 
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool

@@ -27,7 +27,9 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION,
     VERIFICATION_PREFERENCE,
 )
+from lightbox.domain.accounts import AePermission
 from lightbox.domain.errors import LightboxError, NotFound
+from lightbox.index.base import RemoteAE
 from lightbox.services.ingest import DatasetOnly, IngestService, read_early_header
 from lightbox.services.manage import ManageService
 from lightbox.services.query import QueryService
@@ -44,7 +46,10 @@ log = logging.getLogger(__name__)
 _QUERY_RETRIEVE = FIND_MODELS.keys() | GET_MODELS | MOVE_MODELS
 
 
-class ArchiveSCP(AcceptorHandler):
+class ArchiveSCP:
+    """The archive's DICOM services, shared by every connection; ``connection()`` makes the handler of
+    one, which knows what its calling AE may ask."""
+
     def __init__(
         self,
         ae_title: str,
@@ -57,6 +62,7 @@ class ArchiveSCP(AcceptorHandler):
         *,
         transfer_syntaxes: Sequence[str] = (),
         calling_ae_check: str = "any",
+        unknown_ae_permissions: frozenset[AePermission] = frozenset({AePermission.ECHO, AePermission.STORE}),
         metrics: Metrics | None = None,
     ) -> None:
         self.ae_title = ae_title
@@ -66,34 +72,68 @@ class ArchiveSCP(AcceptorHandler):
         self.executor = executor
         self.preference = tuple(transfer_syntaxes)
         self.calling_ae_check = calling_ae_check
+        self.unknown_ae_permissions = frozenset(unknown_ae_permissions)
         self.cancellations = Cancellations()  # a C-CANCEL-RQ reaches whichever request it names
         self.finder = FindSCP(ae_title, query, executor, self.cancellations)
         self.getter = GetSCP(retrieve, executor, self.cancellations)
         self.mover = MoveSCP(settings, retrieve, manage, executor, self.cancellations)
 
     # --- negotiation -----------------------------------------------------------------------------------
-    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
-        if request.called_ae != self.ae_title:
-            return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
-        if self.calling_ae_check != "any" and not await self._known_peer(request.calling_ae, peer[0]):
-            log.warning("association from %s refused: calling AE %r not registered", peer, request.calling_ae)
-            return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLING_AE_NOT_RECOGNIZED)
-        return None
+    def connection(self) -> AcceptorHandler:
+        """The handler of one connection: this SCP, with what the calling AE may do."""
+        return _Connection(self)
 
-    async def _known_peer(self, calling_ae: str, address: str) -> bool:
-        """The calling AE title is in the registry (and, when so configured, calls from its host)."""
+    async def admit(
+        self, request: pdu.AssociateRQ, peer: tuple[str, int]
+    ) -> tuple[Rejection | None, frozenset[AePermission]]:
+        """Accept the association or say why not, and what the calling AE may ask: a registered AE what
+        it was registered with, another the unknown AEs' permissions (none: it is rejected)."""
+        if request.called_ae != self.ae_title:
+            return Rejection(
+                pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED
+            ), frozenset()
+        refused = Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLING_AE_NOT_RECOGNIZED)
+        ae = await self._registered(request.calling_ae)
+        if ae is None:
+            if self.calling_ae_check == "any" and self.unknown_ae_permissions:
+                return None, self.unknown_ae_permissions
+            log.warning("association from %s refused: calling AE %r not registered", peer, request.calling_ae)
+            return refused, frozenset()
+        if self.calling_ae_check == "registered_host" and not await self._from_its_host(ae, peer[0]):
+            log.warning("association from %s refused: %r is registered at %s", peer, ae.ae_title, ae.host)
+            return refused, frozenset()
+        return None, ae.permissions
+
+    async def _registered(self, calling_ae: str) -> RemoteAE | None:
         loop = asyncio.get_running_loop()
         try:
-            ae = await loop.run_in_executor(self.executor, self.manage.get_remote_ae, calling_ae)
+            return await loop.run_in_executor(self.executor, self.manage.get_remote_ae, calling_ae)
         except NotFound:
-            return False
-        if self.calling_ae_check != "registered_host":
-            return True
+            return None
+
+    async def _from_its_host(self, ae: RemoteAE, address: str) -> bool:
         try:
-            resolved = await loop.getaddrinfo(ae.host, None)
+            resolved = await asyncio.get_running_loop().getaddrinfo(ae.host, None)
         except OSError:
             return False
         return address in {info[4][0] for info in resolved}
+
+    @staticmethod
+    def permits(permissions: frozenset[AePermission], abstract_syntax: str, peer_scp_role: bool) -> bool:
+        """Whether an AE with ``permissions`` may use a presentation context of ``abstract_syntax``. A
+        storage context in which the peer takes the SCP role carries C-GET's sub-operations: get allows it.
+        Syntaxes of no service here are not refused for it (``transfer_syntax`` refuses them)."""
+        if abstract_syntax == VERIFICATION:
+            return AePermission.ECHO in permissions
+        if abstract_syntax in FIND_MODELS:
+            return AePermission.FIND in permissions
+        if abstract_syntax in GET_MODELS:
+            return AePermission.GET in permissions
+        if abstract_syntax in MOVE_MODELS:
+            return AePermission.MOVE in permissions
+        if abstract_syntax in STORAGE_SOP_CLASSES:
+            return AePermission.STORE in permissions or (peer_scp_role and AePermission.GET in permissions)
+        return True
 
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
@@ -194,3 +234,32 @@ class ArchiveSCP(AcceptorHandler):
             log.exception("C-STORE failed")
             return status.PROCESSING_FAILURE, "internal error while storing"
         return status.SUCCESS, None
+
+
+class _Connection:
+    """One connection's handler: the archive's SCP, and what its calling AE may ask (found at ``check``)."""
+
+    def __init__(self, scp: ArchiveSCP) -> None:
+        self.scp = scp
+        self.permissions: frozenset[AePermission] = frozenset()
+
+    async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
+        rejection, self.permissions = await self.scp.admit(request, peer)
+        return rejection
+
+    def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
+        return self.scp.permits(self.permissions, abstract_syntax, peer_scp_role)
+
+    def transfer_syntax(
+        self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
+    ) -> str | None:
+        return self.scp.transfer_syntax(abstract_syntax, offered, peer_scp_role)
+
+    def extended_negotiation(self, sop_class_uid: str, info: bytes) -> bytes | None:
+        return self.scp.extended_negotiation(sop_class_uid, info)
+
+    def data_sink(self, association: Association, context_id: int, command: Any) -> WriteBehind | None:
+        return self.scp.data_sink(association, context_id, command)
+
+    async def handle(self, association: Association, message: Message) -> None:
+        await self.scp.handle(association, message)

@@ -1,4 +1,5 @@
-"""People and programs that use the archive: users with a role, and the API tokens they hold.
+"""People, programs and devices that use the archive: users with a role and the API tokens they hold, and
+what remote DICOM application entities may ask.
 
 Roles (one a user): what each may do is checked by the adapters against ``PERMISSIONS``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,3 +82,35 @@ def parse_role(value: str) -> Role:
         return Role(value.lower())
     except ValueError:
         raise InvalidQuery(f"role {value!r}: one of {', '.join(r.value for r in Role)}") from None
+
+
+class AePermission(enum.StrEnum):
+    """What a remote DICOM application entity may ask of the archive (PS3.4 services)."""
+
+    ECHO = "echo"  # Verification
+    STORE = "store"  # Storage: C-STORE
+    FIND = "find"  # Query/Retrieve: C-FIND
+    GET = "get"  # Query/Retrieve: C-GET (with its C-STORE sub-operations)
+    MOVE = "move"  # Query/Retrieve: C-MOVE
+
+
+ALL_AE_PERMISSIONS = frozenset(AePermission)
+
+
+def parse_ae_permissions(values: str | Iterable[str]) -> frozenset[AePermission]:
+    """``echo,store,find,get,move`` (any of them, comma-separated or a list); ``all`` for every one."""
+    items = values.split(",") if isinstance(values, str) else list(values)
+    names = [item.strip().lower() for item in items if item.strip()]
+    if names == ["all"]:
+        return ALL_AE_PERMISSIONS
+    try:
+        return frozenset(AePermission(name) for name in names)
+    except ValueError:
+        known = ", ".join(p.value for p in AePermission)
+        raise InvalidQuery(f"AE permissions {values!r}: each one of {known}, or all") from None
+
+
+def format_ae_permissions(permissions: Iterable[AePermission]) -> str:
+    """In the order of ``AePermission``, comma-separated: how they are stored and shown."""
+    granted = set(permissions)
+    return ",".join(p.value for p in AePermission if p in granted)

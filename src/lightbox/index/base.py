@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission
 from lightbox.domain.levels import Level
 from lightbox.index.accounts import AccountStore
 from lightbox.index.attributes import InstanceRows
@@ -90,6 +91,7 @@ class RemoteAE:
     host: str
     port: int
     description: str = ""
+    permissions: frozenset[AePermission] = ALL_AE_PERMISSIONS  # what it may ask of the archive
 
 
 @dataclass(frozen=True, slots=True)

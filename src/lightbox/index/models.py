@@ -174,6 +174,8 @@ remote_aes = Table(
     Column("port", Integer, nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # domain.accounts.AePermission values, comma-separated; AEs registered before it had them all
+    Column("permissions", Text, nullable=False, server_default="echo,store,find,get,move"),
 )
 
 # People and programs (domain/accounts.py). Passwords are kept as Argon2id hashes, tokens as SHA-256 of

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from lightbox.domain.accounts import format_ae_permissions, parse_ae_permissions
 from lightbox.domain.errors import Conflict, DuplicateRejected, NotFound, OutOfResources
 from lightbox.domain.levels import Level
 from lightbox.index import matching
@@ -753,6 +754,7 @@ class SqlIndex(SqlAccounts, Index):
                     port=ae.port,
                     description=ae.description,
                     created_at=_now(),
+                    permissions=format_ae_permissions(ae.permissions),
                 )
             )
 
@@ -768,14 +770,14 @@ class SqlIndex(SqlAccounts, Index):
     def get_remote_ae(self, ae_title: str) -> RemoteAE | None:
         def run(conn: Connection) -> RemoteAE | None:
             row = conn.execute(select(remote_aes).where(remote_aes.c.ae_title == ae_title)).first()
-            return RemoteAE(row.ae_title, row.host, row.port, row.description) if row else None
+            return _remote_ae(row._mapping) if row else None
 
         return self.read(run)
 
     def list_remote_aes(self) -> list[RemoteAE]:
         def run(conn: Connection) -> list[RemoteAE]:
             rows = conn.execute(select(remote_aes).order_by(remote_aes.c.ae_title))
-            return [RemoteAE(r.ae_title, r.host, r.port, r.description) for r in rows]
+            return [_remote_ae(r._mapping) for r in rows]
 
         return self.read(run)
 
@@ -940,6 +942,11 @@ def _location(m: Any) -> InstanceLocation:
         size=m["size"],
         sha256=m["sha256"],
     )
+
+
+def _remote_ae(m: Any) -> RemoteAE:
+    permissions = parse_ae_permissions(m["permissions"])
+    return RemoteAE(m["ae_title"], m["host"], m["port"], m["description"], permissions)
 
 
 def _aware(value: datetime) -> datetime:

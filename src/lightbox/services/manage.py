@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission
 from lightbox.domain.errors import InvalidObject, InvalidQuery, LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.domain.uids import is_valid_uid
@@ -48,7 +49,15 @@ class ManageService:
         self.events = events or EventBus()
 
     # --- remote AE registry ----------------------------------------------------------------------------
-    def add_remote_ae(self, ae_title: str, host: str, port: int, description: str = "") -> RemoteAE:
+    def add_remote_ae(
+        self,
+        ae_title: str,
+        host: str,
+        port: int,
+        description: str = "",
+        permissions: frozenset[AePermission] = ALL_AE_PERMISSIONS,
+    ) -> RemoteAE:
+        """Register a remote AE; ``permissions``: what it may ask (by default everything)."""
         if not _AE_TITLE.fullmatch(ae_title) or not ae_title.strip():
             raise InvalidObject(
                 f"{ae_title!r} is not a valid AE title (1-16 printable characters, no backslash)"
@@ -57,7 +66,7 @@ class ManageService:
             raise InvalidObject(f"{host!r} is not a valid host name or address")
         if not 0 < port < 65536:
             raise InvalidObject(f"port {port} is out of range 1-65535")
-        ae = RemoteAE(ae_title.strip(), host, port, description)
+        ae = RemoteAE(ae_title.strip(), host, port, description, frozenset(permissions))
         self.index.add_remote_ae(ae)
         return ae
 

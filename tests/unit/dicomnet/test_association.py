@@ -23,6 +23,7 @@ from lightbox.dicomnet.association import (
 from tests.support.dcmtk import ENV, require
 
 VERIFICATION = "1.2.840.10008.1.1"
+REFUSED = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root C-FIND: refused by permission in these tests
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 
 
@@ -34,6 +35,9 @@ class EchoHandler(AcceptorHandler):
 
     def data_sink(self, association: Association, context_id: int, command: Any) -> None:
         return None
+
+    def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
+        return abstract_syntax != REFUSED  # a context this peer may not use
 
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
@@ -122,6 +126,21 @@ def test_unsupported_context_is_refused_not_fatal(acceptor: int) -> None:
     assert assoc.is_established
     assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
     assert assoc.send_c_echo().Status == 0
+    assoc.release()
+
+
+def test_context_the_handler_does_not_permit_is_a_user_rejection(acceptor: int) -> None:
+    """PS3.8 9.3.3.2: result 1 (user-rejection) for a context the peer may not use; 3 for one not offered."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title="PYNETDICOM")
+    ae.add_requested_context(VERIFICATION)
+    ae.add_requested_context(REFUSED)
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2")
+    assoc = ae.associate("127.0.0.1", acceptor, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    results = {c.abstract_syntax: c.result for c in assoc.rejected_contexts}
+    assert results == {REFUSED: 0x01, "1.2.840.10008.5.1.4.1.1.2": 0x03}
     assoc.release()
 
 
