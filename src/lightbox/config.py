@@ -159,6 +159,22 @@ class DicomWebSettings(BaseModel):
     )
 
 
+class SecuritySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a web login lasts (its session cookie)."
+    )
+    login_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins of one user name within login_lockout_minutes after which its logins are "
+        "refused (429) until the window has passed; one client address gets four times as many.",
+    )
+    login_lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -179,6 +195,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     dicomweb: DicomWebSettings = Field(default_factory=DicomWebSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @field_validator("ae_title")
     @classmethod

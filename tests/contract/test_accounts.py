@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from lightbox.domain.accounts import Permission, Role
 from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
-from lightbox.index.models import api_tokens, users
+from lightbox.index.models import api_tokens, sessions, users
 from lightbox.index.sql import SqlIndex
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 
@@ -162,3 +162,27 @@ def test_first_admin_only_when_there_is_no_user(accounts: AccountService, index:
     assert accounts.ensure_first_admin() is None
     with index.engine.connect() as conn:
         assert conn.execute(select(users.c.name)).scalars().all() == ["admin"]
+
+
+def test_sessions(accounts: AccountService, index: SqlIndex, clock: Clock) -> None:
+    user = accounts.add_user("alice", Role.RADIOLOGIST, PASSWORD)
+    session, csrf = accounts.open_session(user, hours=2)
+    found = accounts.session_user(session)
+    assert found is not None and found[0].name == "alice" and found[1] == token_digest(csrf)
+    with index.engine.connect() as conn:
+        stored = conn.execute(select(sessions.c.token_sha256, sessions.c.csrf_sha256)).one()
+    assert session not in stored and csrf not in stored  # hashes only
+
+    assert accounts.session_user(session + "x") is None
+    assert accounts.session_user("") is None
+    accounts.disable_user("alice")
+    assert accounts.session_user(session) is None
+    accounts.enable_user("alice")
+    clock.now += timedelta(hours=2)
+    assert accounts.session_user(session) is None  # expired at that very moment
+
+    clock.now -= timedelta(hours=1)
+    other, _ = accounts.open_session(user, hours=2)  # housekeeping forgets the expired ones
+    assert accounts.session_user(other) is not None
+    accounts.close_session(other)
+    assert accounts.session_user(other) is None

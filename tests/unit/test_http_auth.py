@@ -31,9 +31,12 @@ P = Permission
         ("GET", "/api/studiesX", P.ADMINISTER),  # not a listed route: closed
         ("PUT", "/api/studies/1.2.3", P.ADMINISTER),
         ("GET", "/anything/new", P.ADMINISTER),
+        ("GET", "/api/me", None),  # any authenticated user
+        ("POST", "/api/logout", None),
+        ("GET", "/api/logout", P.ADMINISTER),
     ],
 )
-def test_required_permission(method: str, path: str, needed: Permission) -> None:
+def test_required_permission(method: str, path: str, needed: Permission | None) -> None:
     assert required_permission(method, path) is needed
 
 

@@ -1,35 +1,46 @@
-"""Who may call which HTTP route: bearer API tokens and the roles of their users (PS3.18 8.1.5 leaves the
-mechanism to the origin server; this is RFC 6750's).
+"""Who may call which HTTP route: bearer API tokens (RFC 6750; PS3.18 8.1.5 leaves the mechanism to the
+origin server) or a web login's session cookie, and the roles of their users.
 
 One ASGI middleware in front of every route: a request without valid credentials gets 401 with a
 ``WWW-Authenticate: Bearer`` challenge, one whose user's role may not do it 403, both as problem+json; the
-user goes on in ``scope["state"]["user"]`` for the routes and the audit trail. Only the health check is
-open. What each route needs is one table, ``required_permission``: reads, stores, deletes, the rest
-administration; an unlisted route needs administration, so that a new route is closed until listed.
+user goes on in ``scope["state"]["user"]`` for the routes and the audit trail. Only the health check and
+the login are open. A request that changes something and is authenticated by the session cookie (which a
+browser sends by itself) must also carry the session's CSRF token in ``X-CSRF-Token``; a bearer token is
+never sent by itself, so it needs none. What each route needs is one table, ``required_permission``:
+reads, stores, deletes, the rest administration; an unlisted route needs administration, so that a new
+route is closed until listed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from concurrent.futures import Executor
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightbox.api.schemas import Problem
 from lightbox.domain.accounts import Permission, User
-from lightbox.services.accounts import AccountService
+from lightbox.services.accounts import AccountService, token_digest
+
+SESSION_COOKIE = "lightbox_session"
 
 PROBLEM_JSON = b"application/problem+json"
-OPEN_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health")})
+OPEN_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health"), ("POST", "/api/login")})
+ANY_USER_ROUTES = frozenset({("GET", "/api/me"), ("POST", "/api/logout")})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONTENT_LISTS = ("/api/patients", "/api/studies", "/api/series", "/api/instances")
 
 
-def required_permission(method: str, path: str) -> Permission:
-    """What a request needs, by its method and path."""
+def required_permission(method: str, path: str) -> Permission | None:
+    """What a request needs, by its method and path; None: any authenticated user may."""
+    if (method, path) in ANY_USER_ROUTES:
+        return None
     if path.startswith("/dicom-web/") or path == "/dicom-web" or path == "/wado":
         if method in _READ_METHODS:
             return Permission.READ  # QIDO-RS, WADO-RS, WADO-URI: search, retrieve, view
@@ -41,6 +52,18 @@ def required_permission(method: str, path: str) -> Permission:
         if method == "DELETE":
             return Permission.DELETE
     return Permission.ADMINISTER  # system information, metrics, the API's documents, anything new
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    header = _header(scope, b"cookie")
+    return cookie_parser(header).get(name) if header else None
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -64,24 +87,41 @@ class Authentication:
         if scope["type"] != "http" or (scope["method"], scope["path"]) in OPEN_ROUTES:
             await self.app(scope, receive, send)
             return
-        user = await self._user(scope)
-        if user is None:
-            await _refuse(send, 401, "authentication required: send Authorization: Bearer <API token>")
+        found = await self._user(scope)
+        if found is None:
+            detail = (
+                "authentication required: send Authorization: Bearer <API token>, or log in (POST /api/login)"
+            )
+            await _refuse(send, 401, detail)
             return
+        user, credentials, csrf_sha256 = found
+        if csrf_sha256 is not None and scope["method"] not in _SAFE_METHODS:
+            sent = _header(scope, b"x-csrf-token")
+            if sent is None or not hmac.compare_digest(token_digest(sent), csrf_sha256):
+                detail = "CSRF token missing or wrong: send the login's csrf_token as X-CSRF-Token"
+                await _refuse(send, 403, detail)
+                return
         needed = required_permission(scope["method"], scope["path"])
-        if not user.may(needed):
+        if needed is not None and not user.may(needed):
             detail = f"user {user.name} ({user.role.value}) may not {needed.value} here"
             await _refuse(send, 403, detail)
             return
-        scope.setdefault("state", {})["user"] = user
+        state = scope.setdefault("state", {})
+        state["user"], state["credentials"] = user, credentials
         await self.app(scope, receive, send)
 
-    async def _user(self, scope: Scope) -> User | None:
-        token = bearer_token(scope)
-        if token is None:
-            return None
+    async def _user(self, scope: Scope) -> tuple[User, str, str | None] | None:
+        """The request's user, how it authenticated, and the CSRF token hash its session requires."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token)
+        token = bearer_token(scope)
+        if token is not None:
+            user = await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token)
+            return (user, "token", None) if user else None
+        session = _cookie(scope, SESSION_COOKIE)
+        if session is None:
+            return None
+        found = await loop.run_in_executor(self.executor, self.accounts.session_user, session)
+        return (found[0], "session", found[1]) if found else None
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

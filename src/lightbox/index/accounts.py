@@ -19,6 +19,13 @@ class StoredUser:
     password_hash: str | None  # None: the user has no password (tokens only)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    csrf_sha256: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class AccountStore(abc.ABC):
     @abc.abstractmethod
     def add_user(self, name: str, role: Role, password_hash: str | None, at: datetime) -> User:
@@ -66,3 +73,21 @@ class AccountStore(abc.ABC):
     @abc.abstractmethod
     def token_used(self, token_sha256: str, at: datetime) -> None:
         """Record the token's last use."""
+
+    @abc.abstractmethod
+    def add_session(
+        self, user: str, token_sha256: str, csrf_sha256: str, at: datetime, expires_at: datetime
+    ) -> None:
+        """Raises NotFound for an unknown user."""
+
+    @abc.abstractmethod
+    def session(self, token_sha256: str) -> tuple[StoredSession, User] | None:
+        """The session of that cookie hash and its user, expired ones included."""
+
+    @abc.abstractmethod
+    def end_session(self, token_sha256: str) -> None:
+        """Forget the session (logout); nothing when there is none."""
+
+    @abc.abstractmethod
+    def end_expired_sessions(self, now: datetime) -> int:
+        """Forget the sessions expired at ``now``; how many."""

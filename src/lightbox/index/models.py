@@ -205,5 +205,17 @@ api_tokens = Table(
     UniqueConstraint("user_fk", "label"),
 )
 
+# Web logins: the session cookie's and the CSRF token's SHA-256, never the values themselves
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("csrf_sha256", String(64), nullable=False),
+    Column("user_fk", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Content tables, children first: the order ``reindex`` clears them in.
 CONTENT_TABLES = (instances, series, studies, patients)

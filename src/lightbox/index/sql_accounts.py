@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lightbox.domain.accounts import ApiToken, Role, User
 from lightbox.domain.errors import Conflict, NotFound
-from lightbox.index.accounts import AccountStore, StoredUser
-from lightbox.index.models import api_tokens, users
+from lightbox.index.accounts import AccountStore, StoredSession, StoredUser
+from lightbox.index.models import api_tokens, sessions, users
 
 T = TypeVar("T")
 
@@ -135,6 +135,51 @@ class SqlAccounts(AccountStore):
     def token_used(self, token_sha256: str, at: datetime) -> None:
         stmt = update(api_tokens).where(api_tokens.c.token_sha256 == token_sha256).values(last_used_at=at)
         self.write(lambda conn: conn.execute(stmt))
+
+    def add_session(
+        self, user: str, token_sha256: str, csrf_sha256: str, at: datetime, expires_at: datetime
+    ) -> None:
+        def run(conn: Connection) -> None:
+            user_id = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
+            if user_id is None:
+                raise NotFound(f"no user {user!r}")
+            values = {"token_sha256": token_sha256, "csrf_sha256": csrf_sha256, "user_fk": user_id}
+            conn.execute(insert(sessions).values(**values, created_at=at, expires_at=expires_at))
+
+        self.write(run)
+
+    def session(self, token_sha256: str) -> tuple[StoredSession, User] | None:
+        stmt = (
+            select(
+                sessions.c.csrf_sha256,
+                sessions.c.created_at.label("session_created_at"),
+                sessions.c.expires_at,
+            )
+            .add_columns(users.c.name, users.c.role, users.c.disabled, users.c.created_at)
+            .join(users, users.c.id == sessions.c.user_fk)
+            .where(sessions.c.token_sha256 == token_sha256)
+        )
+
+        def run(conn: Connection) -> tuple[StoredSession, User] | None:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return None
+            m = row._mapping
+            created, expires = _utc(m["session_created_at"]), _utc(m["expires_at"])
+            assert created is not None and expires is not None
+            return StoredSession(m["csrf_sha256"], created, expires), _user(m)
+
+        return self.read(run)
+
+    def end_session(self, token_sha256: str) -> None:
+        self.write(lambda conn: conn.execute(delete(sessions).where(sessions.c.token_sha256 == token_sha256)))
+
+    def end_expired_sessions(self, now: datetime) -> int:
+        return int(
+            self.write(
+                lambda conn: conn.execute(delete(sessions).where(sessions.c.expires_at <= now)).rowcount
+            )
+        )
 
 
 _TOKENS = select(

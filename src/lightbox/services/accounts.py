@@ -127,6 +127,33 @@ class AccountService:
             self.store.token_used(digest, now)  # not a write on every request of a busy client
         return user
 
+    # --- web sessions ------------------------------------------------------------------------------------
+    def open_session(self, user: User, hours: float) -> tuple[str, str]:
+        """A new session for ``user`` (logged in): its cookie value and its CSRF token, both random and
+        known to the index only by their SHA-256."""
+        now = self.clock()
+        self.store.end_expired_sessions(now)  # housekeeping, on the rare path
+        session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        expires = now + timedelta(hours=hours)
+        self.store.add_session(user.name, token_digest(session), token_digest(csrf), now, expires)
+        return session, csrf
+
+    def session_user(self, session: str) -> tuple[User, str] | None:
+        """The user of a session cookie and the session's CSRF token hash, when the session is known, not
+        expired, and its user enabled."""
+        if not session or len(session) > 128:
+            return None
+        found = self.store.session(token_digest(session))
+        if found is None:
+            return None
+        record, user = found
+        if self.clock() >= record.expires_at or user.disabled:
+            return None
+        return user, record.csrf_sha256
+
+    def close_session(self, session: str) -> None:
+        self.store.end_session(token_digest(session))
+
     # --- helpers -----------------------------------------------------------------------------------------
     def _hash(self, password: str) -> str:
         if len(password) < MIN_PASSWORD_LENGTH:
