@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lightbox.domain.errors import ConfigurationError
@@ -175,6 +175,38 @@ class SecuritySettings(BaseModel):
     login_lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
+class TlsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    certificate: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the archive. With private_key: the HTTP port serves HTTPS "
+        "only, and DICOM over TLS listens on dicom_port.",
+    )
+    private_key: Path | None = Field(default=None, description="PEM private key of the certificate.")
+    dicom_port: int = Field(
+        default=2762, ge=0, le=65535, description="DICOM over TLS (2762 is IANA's dicom-tls port)."
+    )
+    client_ca: Path | None = Field(
+        default=None,
+        description="PEM certificates of the authorities whose client certificates DICOM TLS peers must "
+        "present; unset: peers need none.",
+    )
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> TlsSettings:
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("tls.certificate and tls.private_key go together: set both or neither")
+        for path in (self.certificate, self.private_key, self.client_ca):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -196,6 +228,7 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     dicomweb: DicomWebSettings = Field(default_factory=DicomWebSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @field_validator("ae_title")
     @classmethod

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvicorn
 
@@ -19,6 +20,7 @@ from lightbox.app import Archive
 from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
 from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
+from lightbox.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ async def serve(archive: Archive) -> None:
         for key, reason in report.failed[:20]:
             log.error("stored object %s could not be indexed: %s", key, reason)
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
+    tls = settings.tls
+    https: dict[str, Any] = {}
+    if tls.certificate is not None and tls.private_key is not None:
+        context = server_context(tls.certificate, tls.private_key)
+        https = {"ssl_context_factory": lambda config, default: context}
     config = uvicorn.Config(
         create_http_app(archive, executor),
         host=settings.host,
@@ -50,6 +57,7 @@ async def serve(archive: Archive) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        **https,
     )
     http = _EmbeddedHttpServer(config)
     stop = asyncio.Event()
@@ -81,20 +89,29 @@ async def serve(archive: Archive) -> None:
         metrics=archive.metrics,
     )
     dicom = await serve_acceptor(dicom_settings, scp.connection, settings.host, settings.dicom_port)
+    servers = [dicom]
+    if tls.certificate is not None and tls.private_key is not None:
+        dicom_tls = server_context(tls.certificate, tls.private_key, tls.client_ca)
+        servers.append(
+            await serve_acceptor(dicom_settings, scp.connection, settings.host, tls.dicom_port, dicom_tls)
+        )
     _tune_garbage_collector()  # everything start-up builds exists now
     log.info(
-        "Lightbox serving: HTTP on http://%s:%d, DICOM on port %d as AE title %s, data in %s",
+        "Lightbox serving: HTTP on %s://%s:%d, DICOM on port %d%s as AE title %s, data in %s",
+        "https" if tls.enabled else "http",
         settings.host,
         settings.http_port,
         settings.dicom_port,
+        f" and over TLS on port {tls.dicom_port}" if tls.enabled else "",
         settings.ae_title,
         settings.data_dir.resolve(),
     )
     stop_task = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
     http.should_exit = True
-    dicom.close()
-    await dicom.wait_closed()
+    for server in servers:
+        server.close()
+        await server.wait_closed()
     await http_task
     executor.shutdown(wait=True)  # stores in progress finish before the index closes
     stop_task.cancel()

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,10 +24,19 @@ import httpx
 TEST_USER = "tester"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, never one handed out before in this process: the kernel may offer the
+    port it just gave again once its probe socket is closed (a server got one port for HTTP and DICOM)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
@@ -37,10 +47,11 @@ class RunningServer:
     data_dir: Path
     log_path: Path
     token: str | None = field(default=None, repr=False)  # an admin's API token
+    https: bool = False  # the HTTP port serves HTTPS (tls.certificate set)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -60,8 +71,10 @@ class RunningServer:
 
     def get_json(self, path: str) -> tuple[int, dict[str, object]]:
         request = urllib.request.Request(self.base_url + path, headers=self.headers)
+        # The health poll of a test server on a throwaway certificate: the TLS tests check certificates
+        context = ssl._create_unverified_context() if self.https else None
         try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
+            with urllib.request.urlopen(request, timeout=10, context=context) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
@@ -118,6 +131,7 @@ def running_server(
     env: dict[str, str] | None = None,
     account: bool = True,
     aes: Iterable[str] = (),
+    https: bool = False,
 ) -> Iterator[RunningServer]:
     """``lightbox serve`` on free ports; ``account``: first give the archive the tests' admin and a token
     (``server.token``, ``server.headers``), as an installation has its accounts; ``aes``: the calling AE
@@ -138,7 +152,7 @@ def running_server(
     )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    server = RunningServer(proc, http_port, dicom_port, data_dir, log_path, token)
+    server = RunningServer(proc, http_port, dicom_port, data_dir, log_path, token, https)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any, Protocol, cast
 
 from lightbox.dicomnet import dimse, pdu, status
@@ -549,10 +550,14 @@ async def serve_acceptor(
     handler_factory: Callable[[], AcceptorHandler],
     host: str,
     port: int,
+    ssl: SSLContext | None = None,
 ) -> asyncio.Server:
+    """Listen on ``host:port``; with ``ssl``, DICOM over TLS (PS3.15 B.1: the same protocol, in TLS)."""
     loop = asyncio.get_running_loop()
     slots = _Slots(settings.max_associations)
-    return await loop.create_server(lambda: AcceptorProtocol(settings, handler_factory(), slots), host, port)
+    return await loop.create_server(
+        lambda: AcceptorProtocol(settings, handler_factory(), slots), host, port, ssl=ssl
+    )
 
 
 class AssociationRejected(ConnectionError):
