@@ -173,6 +173,43 @@ class SecuritySettings(BaseModel):
         "refused (429) until the window has passed; one client address gets four times as many.",
     )
     login_lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer (https://login.example.org/realms/hospital): bearer tokens that "
+        "are JWTs it signed are accepted beside API tokens. Unset: none are.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The audience (aud) the archive's JWTs carry; required with oidc_issuer."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="Where the issuer's signing keys are; unset: the jwks_uri of its discovery document "
+        "(<issuer>/.well-known/openid-configuration).",
+    )
+    oidc_username_claim: str = Field(default="preferred_username", description="The claim naming the user.")
+    oidc_roles_claim: str = Field(
+        default="roles",
+        description="The claim listing the user's roles; a dotted path reaches into objects "
+        "(realm_access.roles).",
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Claim values to Lightbox roles ({"pacs-admins": "admin"}); values named like a role '
+        "(admin, radiologist, viewer, uploader) need no entry. The most powerful role a token maps to wins; "
+        "a token that maps to none is refused.",
+    )
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> SecuritySettings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("security.oidc_issuer needs security.oidc_audience")
+        roles = {"admin", "radiologist", "viewer", "uploader"}
+        wrong = sorted(role for role in self.oidc_role_map.values() if role not in roles)
+        if wrong:
+            raise ValueError(
+                f"security.oidc_role_map: {', '.join(wrong)} is not a role ({', '.join(sorted(roles))})"
+            )
+        return self
 
 
 class TlsSettings(BaseModel):

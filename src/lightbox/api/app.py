@@ -16,6 +16,7 @@ from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
+from lightbox.services.oidc import OidcVerifier
 
 
 def create_http_app(archive: Archive, executor: Executor | None = None) -> FastAPI:
@@ -28,7 +29,7 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
     )
     problems.install(app)
     # Innermost: CORS answers a browser's preflight (which carries no credentials) before it
-    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor)
+    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor, oidc=_oidc(archive))
     _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
@@ -46,6 +47,20 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
 
     auth.document(app)
     return app
+
+
+def _oidc(archive: Archive) -> OidcVerifier | None:
+    security = archive.settings.security
+    if not security.oidc_issuer or not security.oidc_audience:
+        return None
+    return OidcVerifier(
+        security.oidc_issuer,
+        security.oidc_audience,
+        jwks_url=security.oidc_jwks_url,
+        username_claim=security.oidc_username_claim,
+        roles_claim=security.oidc_roles_claim,
+        role_map=security.oidc_role_map,
+    )
 
 
 # Compressed already, or large binary streams a viewer wants as fast as the disk gives them: JSON (QIDO,

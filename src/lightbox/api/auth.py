@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightbox.api.schemas import Problem
 from lightbox.domain.accounts import Permission, User
-from lightbox.services.accounts import AccountService, token_digest
+from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
+from lightbox.services.oidc import OidcVerifier
 
 SESSION_COOKIE = "lightbox_session"
 
@@ -78,10 +79,13 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class Authentication:
-    def __init__(self, app: ASGIApp, accounts: AccountService, executor: Executor) -> None:
+    def __init__(
+        self, app: ASGIApp, accounts: AccountService, executor: Executor, oidc: OidcVerifier | None = None
+    ) -> None:
         self.app = app
         self.accounts = accounts
         self.executor = executor
+        self.oidc = oidc  # JWT bearer tokens of an OpenID Connect issuer, when one is configured
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (scope["method"], scope["path"]) in OPEN_ROUTES:
@@ -114,9 +118,14 @@ class Authentication:
         """The request's user, how it authenticated, and the CSRF token hash its session requires."""
         loop = asyncio.get_running_loop()
         token = bearer_token(scope)
-        if token is not None:
+        if token is not None and token.startswith(TOKEN_PREFIX):
             user = await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token)
             return (user, "token", None) if user else None
+        if token is not None:
+            if self.oidc is None or token.count(".") != 2:  # a JWT is three base64url parts
+                return None
+            user = await loop.run_in_executor(self.executor, self.oidc.user_of, token)
+            return (user, "oidc", None) if user else None
         session = _cookie(scope, SESSION_COOKIE)
         if session is None:
             return None

@@ -39,7 +39,7 @@ class LoggedIn(BaseModel):
 class Identity(BaseModel):
     user: str
     role: str
-    via: str = Field(description="token (bearer) or session (cookie)")
+    via: str = Field(description="token (an API token), oidc (an OpenID Connect JWT) or session (cookie)")
 
 
 def router(archive: Archive, executor: Executor) -> APIRouter:
