@@ -18,8 +18,10 @@ from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from lightbox.api.app import create_http_app
 from lightbox.app import Archive
 from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
+from lightbox.dimse.identity import identifier
 from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
+from lightbox.services.oidc import verifier_from_settings
 from lightbox.tls import server_context
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,9 @@ async def serve(archive: Archive) -> None:
     if tls.certificate is not None and tls.private_key is not None:
         context = server_context(tls.certificate, tls.private_key)
         https = {"ssl_context_factory": lambda config, default: context}
+    oidc = verifier_from_settings(settings.security)  # one key cache for HTTP and DICOM
     config = uvicorn.Config(
-        create_http_app(archive, executor),
+        create_http_app(archive, executor, oidc),
         host=settings.host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
@@ -86,6 +89,7 @@ async def serve(archive: Archive) -> None:
         transfer_syntaxes=settings.network.transfer_syntaxes,
         calling_ae_check=settings.network.calling_ae_check,
         unknown_ae_permissions=parse_ae_permissions(settings.network.unknown_ae_permissions),
+        identify=identifier(archive.accounts, oidc),
         metrics=archive.metrics,
     )
     dicom = await serve_acceptor(dicom_settings, scp.connection, settings.host, settings.dicom_port)

@@ -16,10 +16,12 @@ from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
-from lightbox.services.oidc import OidcVerifier
+from lightbox.services.oidc import OidcVerifier, verifier_from_settings
 
 
-def create_http_app(archive: Archive, executor: Executor | None = None) -> FastAPI:
+def create_http_app(
+    archive: Archive, executor: Executor | None = None, oidc: OidcVerifier | None = None
+) -> FastAPI:
     """``executor`` runs blocking work (storage, index, codecs): the server shares its DIMSE pool."""
     executor = executor or ThreadPoolExecutor(
         max_workers=archive.settings.ingest.workers, thread_name_prefix="http"
@@ -27,9 +29,10 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
     app = FastAPI(
         title="Lightbox", version=__version__, openapi_url="/api/openapi.json", docs_url="/api/docs"
     )
+    oidc = oidc or verifier_from_settings(archive.settings.security)
     problems.install(app)
     # Innermost: CORS answers a browser's preflight (which carries no credentials) before it
-    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor, oidc=_oidc(archive))
+    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor, oidc=oidc)
     _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
@@ -47,20 +50,6 @@ def create_http_app(archive: Archive, executor: Executor | None = None) -> FastA
 
     auth.document(app)
     return app
-
-
-def _oidc(archive: Archive) -> OidcVerifier | None:
-    security = archive.settings.security
-    if not security.oidc_issuer or not security.oidc_audience:
-        return None
-    return OidcVerifier(
-        security.oidc_issuer,
-        security.oidc_audience,
-        jwks_url=security.oidc_jwks_url,
-        username_claim=security.oidc_username_claim,
-        roles_claim=security.oidc_roles_claim,
-        role_map=security.oidc_role_map,
-    )
 
 
 # Compressed already, or large binary streams a viewer wants as fast as the disk gives them: JSON (QIDO,

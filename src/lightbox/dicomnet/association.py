@@ -84,6 +84,10 @@ class AcceptorHandler(Protocol):
         """Whether this peer may use this abstract syntax (asked after ``check``); False refuses the context
         as a user rejection (PS3.8 9.3.3.2), whatever ``transfer_syntax`` would say."""
 
+    def identity_response(self) -> bytes | None:
+        """The server response of a User Identity negotiation the peer asked a positive response to
+        (PS3.7 D.3.3.7.2), once ``check`` verified its identity; None to send none."""
+
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
     ) -> str | None:
@@ -399,6 +403,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
                 if reply is not None:
                     extended[item.sop_class_uid] = reply
         window = self._async_window(request.user.async_ops)
+        identity = request.user.user_identity
+        asked = identity is not None and identity.positive_response_requested
         user = pdu.UserInformation(
             max_pdu_length=self.settings.max_pdu_length,
             implementation_class_uid=self.settings.implementation_class_uid,
@@ -406,6 +412,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             async_ops=window,
             role_selections=roles,
             extended_negotiations=tuple(pdu.ExtendedNegotiation(uid, info) for uid, info in extended.items()),
+            user_identity_response=self.handler.identity_response() if asked else None,
         )
         self._write(
             pdu.encode(
@@ -572,6 +579,9 @@ class _RequestorHandler:
 
     def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
         return False
+
+    def identity_response(self) -> bytes | None:
+        return None
 
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool

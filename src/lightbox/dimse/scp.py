@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION,
     VERIFICATION_PREFERENCE,
 )
-from lightbox.domain.accounts import AePermission
+from lightbox.domain.accounts import AE_PERMISSIONS_OF_ROLE, AePermission, User
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.index.base import RemoteAE
 from lightbox.services.ingest import DatasetOnly, IngestService, read_early_header
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_VERIFIABLE = frozenset({2, 5})  # PS3.7 D.3.3.7: username and passcode; JSON Web Token
 _QUERY_RETRIEVE = FIND_MODELS.keys() | GET_MODELS | MOVE_MODELS
 
 
@@ -63,8 +64,11 @@ class ArchiveSCP:
         transfer_syntaxes: Sequence[str] = (),
         calling_ae_check: str = "any",
         unknown_ae_permissions: frozenset[AePermission] = frozenset({AePermission.ECHO, AePermission.STORE}),
+        identify: Callable[[pdu.UserIdentityRQ], User | None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
+        """``identify``: the user a User Identity sub-item stands for (PS3.7 D.3.3.7), or None when its
+        credentials are wrong; blocking (a password hash takes tens of ms). Unset: identities are ignored."""
         self.ae_title = ae_title
         self.metrics = metrics
         self.ingest = ingest
@@ -73,6 +77,7 @@ class ArchiveSCP:
         self.preference = tuple(transfer_syntaxes)
         self.calling_ae_check = calling_ae_check
         self.unknown_ae_permissions = frozenset(unknown_ae_permissions)
+        self.identify = identify
         self.cancellations = Cancellations()  # a C-CANCEL-RQ reaches whichever request it names
         self.finder = FindSCP(ae_title, query, executor, self.cancellations)
         self.getter = GetSCP(retrieve, executor, self.cancellations)
@@ -85,24 +90,33 @@ class ArchiveSCP:
 
     async def admit(
         self, request: pdu.AssociateRQ, peer: tuple[str, int]
-    ) -> tuple[Rejection | None, frozenset[AePermission]]:
-        """Accept the association or say why not, and what the calling AE may ask: a registered AE what
-        it was registered with, another the unknown AEs' permissions (none: it is rejected)."""
+    ) -> tuple[Rejection | None, frozenset[AePermission], User | None]:
+        """Accept the association or say why not; what the calling AE may ask; the user its User Identity
+        names. A registered AE may ask what it was registered with, another what unknown AEs may; a
+        verified user adds what the user's role may (PS3.7 D.3.3.7), and wrong credentials reject."""
         if request.called_ae != self.ae_title:
-            return Rejection(
-                pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED
-            ), frozenset()
+            rejection = Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED)
+            return rejection, frozenset(), None
         refused = Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_CALLING_AE_NOT_RECOGNIZED)
+        user: User | None = None
+        identity = request.user.user_identity
+        if identity is not None and identity.type in _VERIFIABLE and self.identify is not None:
+            loop = asyncio.get_running_loop()
+            user = await loop.run_in_executor(self.executor, self.identify, identity)
+            if user is None:
+                log.warning("association from %s (%r) refused: wrong user identity", peer, request.calling_ae)
+                return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON), frozenset(), None
+        granted = AE_PERMISSIONS_OF_ROLE[user.role] if user else frozenset()
         ae = await self._registered(request.calling_ae)
         if ae is None:
-            if self.calling_ae_check == "any" and self.unknown_ae_permissions:
-                return None, self.unknown_ae_permissions
+            if self.calling_ae_check == "any" and (self.unknown_ae_permissions or user):
+                return None, self.unknown_ae_permissions | granted, user
             log.warning("association from %s refused: calling AE %r not registered", peer, request.calling_ae)
-            return refused, frozenset()
+            return refused, frozenset(), None
         if self.calling_ae_check == "registered_host" and not await self._from_its_host(ae, peer[0]):
             log.warning("association from %s refused: %r is registered at %s", peer, ae.ae_title, ae.host)
-            return refused, frozenset()
-        return None, ae.permissions
+            return refused, frozenset(), None
+        return None, ae.permissions | granted, user
 
     async def _registered(self, calling_ae: str) -> RemoteAE | None:
         loop = asyncio.get_running_loop()
@@ -242,10 +256,15 @@ class _Connection:
     def __init__(self, scp: ArchiveSCP) -> None:
         self.scp = scp
         self.permissions: frozenset[AePermission] = frozenset()
+        self.user: User | None = None  # the verified user of a User Identity negotiation
 
     async def check(self, request: pdu.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
-        rejection, self.permissions = await self.scp.admit(request, peer)
+        rejection, self.permissions, self.user = await self.scp.admit(request, peer)
         return rejection
+
+    def identity_response(self) -> bytes | None:
+        # PS3.7 D.3.3.7.2: a zero-length server response acknowledges a verified password or JWT
+        return b"" if self.user is not None else None
 
     def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
         return self.scp.permits(self.permissions, abstract_syntax, peer_scp_role)

@@ -96,6 +96,14 @@ class AePermission(enum.StrEnum):
 
 ALL_AE_PERMISSIONS = frozenset(AePermission)
 
+# What a user's role adds to its AE's permissions when a DICOM peer names the user (User Identity)
+AE_PERMISSIONS_OF_ROLE: dict[Role, frozenset[AePermission]] = {
+    Role.ADMIN: ALL_AE_PERMISSIONS,
+    Role.RADIOLOGIST: ALL_AE_PERMISSIONS,
+    Role.VIEWER: frozenset({AePermission.ECHO, AePermission.FIND, AePermission.GET, AePermission.MOVE}),
+    Role.UPLOADER: frozenset({AePermission.ECHO, AePermission.STORE}),
+}
+
 
 def parse_ae_permissions(values: str | Iterable[str]) -> frozenset[AePermission]:
     """``echo,store,find,get,move`` (any of them, comma-separated or a list); ``all`` for every one."""

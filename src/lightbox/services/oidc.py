@@ -20,6 +20,7 @@ from typing import Any
 
 import jwt
 
+from lightbox.config import SecuritySettings
 from lightbox.domain.accounts import Role, User
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,20 @@ class OidcVerifier:
             return None
         mapped = {Role(self.role_map[v]) for v in values if isinstance(v, str) and v in self.role_map}
         return next((role for role in _POWER if role in mapped), None)
+
+
+def verifier_from_settings(security: SecuritySettings) -> OidcVerifier | None:
+    """The verifier the settings describe, or None when no issuer is configured."""
+    if not security.oidc_issuer or not security.oidc_audience:
+        return None
+    return OidcVerifier(
+        security.oidc_issuer,
+        security.oidc_audience,
+        jwks_url=security.oidc_jwks_url,
+        username_claim=security.oidc_username_claim,
+        roles_claim=security.oidc_roles_claim,
+        role_map=security.oidc_role_map,
+    )
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> Any:

@@ -39,6 +39,9 @@ class EchoHandler(AcceptorHandler):
     def permits(self, abstract_syntax: str, peer_scp_role: bool) -> bool:
         return abstract_syntax != REFUSED  # a context this peer may not use
 
+    def identity_response(self) -> bytes | None:
+        return None
+
     def transfer_syntax(
         self, abstract_syntax: str, offered: Sequence[str], peer_scp_role: bool
     ) -> str | None:
