@@ -487,18 +487,33 @@ def test_frame_errors(setup: Setup) -> None:
         _assert_problem(http.get(ybr, headers={"Accept": jp2}), 406)
 
 
+FRAME_ENCODINGS = [
+    ("image/jp2", JPEG2000Lossless),
+    ("image/jls", JPEGLSLossless),
+    ("image/dicom-rle", RLELossless),
+]
+FRAME_SOURCES = {
+    "emri_small.dcm": None,
+    "MR_small_RLE.dcm": RLELossless,
+    "emri_small_jpeg_2k_lossless.dcm": JPEG2000Lossless,
+}
+
+
 @pytest.mark.parametrize(
-    ("media_type", "syntax"),
-    [("image/jp2", JPEG2000Lossless), ("image/jls", JPEGLSLossless), ("image/dicom-rle", RLELossless)],
+    ("name", "media_type", "syntax"),
+    [
+        (name, media_type, syntax)
+        for name, stored in FRAME_SOURCES.items()
+        for media_type, syntax in FRAME_ENCODINGS
+        if stored != syntax  # stored in it: test_compressed_frames_as_stored
+    ],
 )
-@pytest.mark.parametrize("name", ["emri_small.dcm", "MR_small_RLE.dcm", "emri_small_jpeg_2k_lossless.dcm"])
 def test_frames_encoded_for_an_image_media_type(
     setup: Setup, name: str, media_type: str, syntax: str
 ) -> None:
     """Frames not stored in the type asked for are re-encoded losslessly, one at a time."""
     stored = setup.objects[name]
-    if stored.syntax == syntax:
-        return  # as stored: test_compressed_frames_as_stored
+    assert stored.syntax != syntax
     original = stored.dataset()
     numbers = [1, original.get("NumberOfFrames", 1)]
     frames = setup.client.retrieve_instance_frames(
