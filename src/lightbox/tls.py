@@ -1,6 +1,6 @@
 """TLS contexts for the HTTP and DICOM ports: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers only (the
-BCP 195 / RFC 9325 recommendations; PS3.15 B.9's BCP 195 profile), optionally asking DICOM peers for a
-client certificate from a configured authority."""
+BCP 195 / RFC 9325 recommendations, as PS3.15's BCP 195 RFC 8996 TLS profile has them), optionally asking
+DICOM peers for a client certificate from a configured authority."""
 
 from __future__ import annotations
 
