@@ -18,19 +18,19 @@ import hmac
 from concurrent.futures import Executor
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lightbox.api.schemas import Problem
+from lightbox.api.schemas import problem_responses
+from lightbox.dicomweb.problems import problem
 from lightbox.domain.accounts import Permission, User
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 
 SESSION_COOKIE = "lightbox_session"
-
-PROBLEM_JSON = b"application/problem+json"
+CSRF_COOKIE = "lightbox_csrf"
+CSRF_HEADER = "x-csrf-token"
 OPEN_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health"), ("POST", "/api/login")})
 ANY_USER_ROUTES = frozenset({("GET", "/api/me"), ("POST", "/api/logout")})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -69,13 +69,9 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 def bearer_token(scope: Scope) -> str | None:
     """The token of an ``Authorization: Bearer`` header (RFC 6750 2.1), None without one."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
-            return None
-    return None
+    header = _header(scope, b"authorization")
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    return (credentials.strip() or None) if scheme.lower() == "bearer" else None
 
 
 class Authentication:
@@ -96,19 +92,19 @@ class Authentication:
             detail = (
                 "authentication required: send Authorization: Bearer <API token>, or log in (POST /api/login)"
             )
-            await _refuse(send, 401, detail)
+            await _refuse(scope, receive, send, 401, detail)
             return
         user, credentials, csrf_sha256 = found
         if csrf_sha256 is not None and scope["method"] not in _SAFE_METHODS:
-            sent = _header(scope, b"x-csrf-token")
+            sent = _header(scope, CSRF_HEADER.encode())
             if sent is None or not hmac.compare_digest(token_digest(sent), csrf_sha256):
                 detail = "CSRF token missing or wrong: send the login's csrf_token as X-CSRF-Token"
-                await _refuse(send, 403, detail)
+                await _refuse(scope, receive, send, 403, detail)
                 return
         needed = required_permission(scope["method"], scope["path"])
         if needed is not None and not user.may(needed):
             detail = f"user {user.name} ({user.role.value}) may not {needed.value} here"
-            await _refuse(send, 403, detail)
+            await _refuse(scope, receive, send, 403, detail)
             return
         state = scope.setdefault("state", {})
         state["user"], state["credentials"] = user, credentials
@@ -133,15 +129,11 @@ class Authentication:
         return (found[0], "session", found[1]) if found else None
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    title = "Unauthorized" if status == 401 else "Forbidden"
-    body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    headers: list[Any] = [(b"content-type", PROBLEM_JSON), (b"content-length", str(len(body)).encode())]
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    answer = problem(status, detail)
     if status == 401:
-        # RFC 6750 3: the challenge; a token that was sent but refused is an invalid_token
-        headers.append((b"www-authenticate", b'Bearer realm="lightbox"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="lightbox"'  # RFC 6750 3: the challenge
+    await answer(scope, receive, send)
 
 
 def document(app: FastAPI) -> None:
@@ -160,7 +152,7 @@ def document(app: FastAPI) -> None:
             "description": "An API token: lightbox token create --user NAME --name LABEL",
         }
         schema["security"] = [{"bearer": []}]
-        content = {PROBLEM_JSON.decode(): {"schema": Problem.model_json_schema()}}
+        content = problem_responses()["default"]["content"]
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 if (method.upper(), path) in OPEN_ROUTES:

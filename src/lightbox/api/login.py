@@ -14,14 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from lightbox.api import schemas
+from lightbox.api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from lightbox.app import Archive
 from lightbox.dicomweb.problems import problem
 from lightbox.domain.accounts import User
 from lightbox.services.login_throttle import LoginThrottle
-
-SESSION_COOKIE = "lightbox_session"
-CSRF_COOKIE = "lightbox_csrf"
-CSRF_HEADER = "x-csrf-token"
 
 
 class Credentials(BaseModel):

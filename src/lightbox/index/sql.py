@@ -69,6 +69,7 @@ from lightbox.index.models import (
     studies,
 )
 from lightbox.index.sql_accounts import SqlAccounts
+from lightbox.index.utc import aware, aware_or_none
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -275,7 +276,7 @@ class SqlIndex(SqlAccounts, Index):
         if existing is not None:
             if existing.sha256 == new.sha256:
                 return StoreResult(StoreOutcome.ALREADY_PRESENT, obsolete_blob_key=new.blob_key)
-            if _aware(existing.ingested_at) > new.ingested_at:
+            if aware(existing.ingested_at) > new.ingested_at:
                 # Recovery or reindex met an older version after the newer one: the newer stays.
                 return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
             if policy is DuplicatePolicy.REJECT:
@@ -453,7 +454,7 @@ class SqlIndex(SqlAccounts, Index):
 
     def latest_ingest_time(self) -> datetime | None:
         value = self.read(lambda conn: conn.execute(select(func.max(instances.c.ingested_at))).scalar())
-        return None if value is None else _aware(value)
+        return aware_or_none(value)
 
     def clear_content(self) -> None:
         def run(conn: Connection) -> None:
@@ -909,7 +910,7 @@ _DELETE_TARGETS = {
 
 
 def _aware_times(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _aware(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    return {k: aware(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _location_select() -> Any:
@@ -947,11 +948,6 @@ def _location(m: Any) -> InstanceLocation:
 def _remote_ae(m: Any) -> RemoteAE:
     permissions = parse_ae_permissions(m["permissions"])
     return RemoteAE(m["ae_title"], m["host"], m["port"], m["description"], permissions)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _add_modality(current: str, modality: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -13,6 +13,7 @@ from lightbox.domain.accounts import ApiToken, Role, User
 from lightbox.domain.errors import Conflict, NotFound
 from lightbox.index.accounts import AccountStore, StoredSession, StoredUser
 from lightbox.index.models import api_tokens, sessions, users
+from lightbox.index.utc import aware, aware_or_none
 
 T = TypeVar("T")
 
@@ -165,9 +166,8 @@ class SqlAccounts(AccountStore):
             if row is None:
                 return None
             m = row._mapping
-            created, expires = _utc(m["session_created_at"]), _utc(m["expires_at"])
-            assert created is not None and expires is not None
-            return StoredSession(m["csrf_sha256"], created, expires), _user(m)
+            session = StoredSession(m["csrf_sha256"], aware(m["session_created_at"]), aware(m["expires_at"]))
+            return session, _user(m)
 
         return self.read(run)
 
@@ -197,22 +197,15 @@ _TOKENS = select(
 
 
 def _user(m: Any) -> User:
-    created = _utc(m["created_at"])
-    assert created is not None
-    return User(m["name"], Role(m["role"]), bool(m["disabled"]), created)
+    return User(m["name"], Role(m["role"]), bool(m["disabled"]), aware(m["created_at"]))
 
 
 def _token(m: Any) -> ApiToken:
     return ApiToken(
         m["name"],
         m["label"],
-        _utc(m["token_created_at"]) or m["token_created_at"],
-        _utc(m["expires_at"]),
-        _utc(m["revoked_at"]),
-        _utc(m["last_used_at"]),
+        aware(m["token_created_at"]),
+        aware_or_none(m["expires_at"]),
+        aware_or_none(m["revoked_at"]),
+        aware_or_none(m["last_used_at"]),
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they were written in UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

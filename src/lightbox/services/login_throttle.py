@@ -31,8 +31,7 @@ class LoginThrottle:
                 self._wait(f"user:{name.lower()}", self.attempts),
                 self._wait(f"address:{address}", self.attempts * ADDRESS_FACTOR),
             ]
-        longest = max((w for w in waits if w is not None), default=None)
-        return longest
+        return max((w for w in waits if w is not None), default=None)
 
     def failed(self, name: str, address: str) -> None:
         now = self.clock()
