@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -74,6 +75,7 @@ AUTO_BUDGET_S = 12 * 60
 RESERVE_S = 90  # PostgreSQL start, queries and clean-up after the PostgreSQL index is built
 DIMSE_RESERVE_S = 120  # the DICOM phases that follow the queries in a full run (their import is shared)
 DICOMWEB_RESERVE_S = 90  # the DICOMweb phases after them (QIDO-RS shares the import too)
+AUDIT_ROUNDS = 3  # alternating imports with and without the audit trail
 REINDEX_VS_IMPORT = 0.9  # a reindex has run at about 0.9 times the SQLite import rate of the same run
 
 
@@ -117,6 +119,36 @@ def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phas
             if not args.keep:
                 shutil.rmtree(root)
         results["import"].append({**run.as_dict(), "default": workers == default})
+    with phases("CT import with and without the audit trail"):
+        results["audit_cost"] = audit_cost(args, dataset, default)
+
+
+def audit_cost(args: argparse.Namespace, dataset: Any, workers: int) -> dict[str, Any]:
+    """The import rate with the audit trail recorded and without, in alternating rounds so that the
+    disk's own swings fall on both alike; the slowdown compares the medians."""
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    for round_ in range(AUDIT_ROUNDS):
+        for audit in (True, False):
+            root = args.data_dir / "runs" / f"ct-audit-{audit}"
+            archive = fresh_archive(root, audit=audit)
+            try:
+                label = f"round {round_ + 1}, audit {'on' if audit else 'off'}"
+                run = run_import(archive, dataset.files, dataset.total_bytes, workers, label)
+            finally:
+                archive.close()  # the last records are written: their cost is counted outside the rate
+            rates["on" if audit else "off"].append(run.rate)
+            shutil.rmtree(root, ignore_errors=True)
+    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+    return {
+        "workers": workers,
+        "instances": len(dataset.files),
+        "rounds": AUDIT_ROUNDS,
+        "on_per_s": [round(r, 1) for r in rates["on"]],
+        "off_per_s": [round(r, 1) for r in rates["off"]],
+        "median_on_per_s": round(on, 1),
+        "median_off_per_s": round(off, 1),
+        "slowdown": round(1 - on / off, 3) if off else None,
+    }
 
 
 def _queries(archive: Archive, note: str, queries: list[Query], warmup: list[Query]) -> dict[str, Any]:

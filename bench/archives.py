@@ -20,8 +20,11 @@ def isolate_from_environment() -> None:
             del os.environ[name]
 
 
-def fresh_archive(root: Path, *, database_url: str | None = None, storage_url: str | None = None) -> Archive:
-    """An empty archive under ``root`` (removed first): SQLite and filesystem unless URLs are given."""
+def fresh_archive(
+    root: Path, *, database_url: str | None = None, storage_url: str | None = None, audit: bool = True
+) -> Archive:
+    """An empty archive under ``root`` (removed first): SQLite and filesystem unless URLs are given;
+    ``audit``: whether it records the audit trail (the default, as ``lightbox serve`` does)."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -29,5 +32,6 @@ def fresh_archive(root: Path, *, database_url: str | None = None, storage_url: s
         data_dir=root.resolve(),
         database={"url": database_url or f"sqlite:///{(root / 'index.db').resolve()}"},
         storage={"url": storage_url or f"file://{(root / 'objects').resolve()}"},
+        audit={"enabled": audit},
     )
     return build_archive(settings)

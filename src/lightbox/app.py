@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from lightbox.audit.recorder import AuditRecorder
 from lightbox.config import Settings
 from lightbox.domain.errors import ConfigurationError
 from lightbox.index.base import Index
 from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
+from lightbox.services.audit import AuditService
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
@@ -61,12 +63,15 @@ class Archive:
     admin: AdminService
     metrics: Metrics
     accounts: AccountService
+    audit: AuditService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.ingest.close()
+            if self.audit.recorder is not None:
+                self.audit.recorder.close()  # the last records, before the index goes
             self.index.close()
 
 
@@ -86,7 +91,25 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     query = QueryService(index, events)
     metadata = MetadataService(index, blobs)
     admin = AdminService(index, settings)
-    accounts = AccountService(index)
+    accounts = AccountService(index, events=events)
+    recorder = (
+        AuditRecorder(index, events, flush_seconds=settings.audit.flush_seconds)
+        if settings.audit.enabled
+        else None
+    )
+    audit = AuditService(index, recorder)
     return Archive(
-        settings, index, blobs, events, ingest, manage, retrieve, query, metadata, admin, metrics, accounts
+        settings,
+        index,
+        blobs,
+        events,
+        ingest,
+        manage,
+        retrieve,
+        query,
+        metadata,
+        admin,
+        metrics,
+        accounts,
+        audit,
     )

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,9 +17,12 @@ import click
 
 from lightbox import __version__
 from lightbox.app import Archive, build_archive
+from lightbox.audit.lines import audit_line
 from lightbox.config import Settings, load_settings
 from lightbox.domain.accounts import Role, format_ae_permissions, parse_ae_permissions, parse_role
+from lightbox.domain.audit import AuditAction, AuditFilter
 from lightbox.domain.errors import ConfigurationError, LightboxError
+from lightbox.services.audit import MAX_LIMIT as MAX_AUDIT_LIMIT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -387,6 +391,77 @@ def token_revoke(config_file: Path | None, data_dir: Path | None, user_name: str
     with opened_archive(config_file, data_dir) as archive:
         archive.accounts.revoke_token(user_name, label)
     click.echo(f"revoked token {label} of {user_name}")
+
+
+@main.group()
+def audit() -> None:
+    """Read and check the audit trail."""
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 date or date-time; UTC unless it has an offset."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date or date-time", param_hint=option
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@audit.command("list")
+@archive_options
+@click.option("--patient", default=None, help="Only records of this Patient ID.")
+@click.option("--user", "user_name", default=None, help="Only acts of this user.")
+@click.option("--ae", "ae_title", default=None, help="Only acts of this calling AE title.")
+@click.option("--action", type=click.Choice([a.value for a in AuditAction]), default=None)
+@click.option("--study", default=None, help="Only records of this Study Instance UID.")
+@click.option("--since", default=None, help="From this time on (ISO 8601, UTC unless an offset is given).")
+@click.option("--until", default=None, help="Before this time.")
+@click.option("--limit", type=click.IntRange(1, MAX_AUDIT_LIMIT), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the hashes.")
+def audit_list(
+    config_file: Path | None,
+    data_dir: Path | None,
+    patient: str | None,
+    user_name: str | None,
+    ae_title: str | None,
+    action: str | None,
+    study: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The newest audit records, newest first."""
+    where = AuditFilter(
+        patient,
+        user_name,
+        ae_title,
+        AuditAction(action) if action else None,
+        study,
+        _moment(since, "--since"),
+        _moment(until, "--until"),
+    )
+    with opened_archive(config_file, data_dir) as archive:
+        records = archive.audit.list(where, limit=limit)
+    for chained in records:
+        click.echo(audit_line(chained, as_json))
+
+
+@audit.command("verify")
+@archive_options
+def audit_verify(config_file: Path | None, data_dir: Path | None) -> None:
+    """Recompute the hash chain: exit 0 when every record is as written, 1 at the first that is not."""
+    with opened_archive(config_file, data_dir) as archive:
+        report = archive.audit.verify()
+    if report.intact:
+        click.echo(f"audit trail intact: {report.checked} records; head {report.head_seq} {report.head_hash}")
+        return
+    click.echo(f"audit trail BROKEN at record {report.broken_at}: {report.problem}", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -244,6 +244,23 @@ class TlsSettings(BaseModel):
         return self.certificate is not None
 
 
+class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="Record logins, queries, retrievals, views, stores, deletions, changes, exports and "
+        "shares in the hash-chained audit trail (lightbox audit list / verify, GET /api/audit).",
+    )
+    flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Records are written in batches at most this far apart: a crash may lose this much of "
+        "the trail (never an image).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -266,6 +283,7 @@ class Settings(BaseSettings):
     dicomweb: DicomWebSettings = Field(default_factory=DicomWebSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("ae_title")
     @classmethod

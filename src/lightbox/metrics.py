@@ -116,16 +116,16 @@ class Metrics:
 
     # --- event handlers --------------------------------------------------------------------------------
     def _stored(self, event: InstanceStored) -> None:
-        protocol = protocol_of(event.source)
+        protocol = protocol_of(str(event.source))
         self.instances_stored.labels(protocol, event.outcome).inc()
         if event.outcome in _KEPT:
             self.stored_bytes.labels(protocol).inc(event.size)
 
     def _rejected(self, event: InstanceRejected) -> None:
-        self.instances_rejected.labels(protocol_of(event.source)).inc()
+        self.instances_rejected.labels(protocol_of(str(event.source))).inc()
 
     def _retrieved(self, event: InstancesRetrieved) -> None:
-        protocol = protocol_of(event.source)
+        protocol = protocol_of(str(event.source))
         self.instances_retrieved.labels(protocol).inc(event.instances)
         self.retrieved_bytes.labels(protocol).inc(event.size)
 

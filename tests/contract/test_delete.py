@@ -141,7 +141,12 @@ def test_delete_instance_keeps_its_parents_and_their_counters_right(archive: Arc
     assert archive.stats() == IndexStatistics(1, 2, 3, 3, archive.stats().size_bytes)
     _assert_counters_match_rows(archive.index)
     event = archive.deleted[-1]
-    assert (event.level, event.uid, event.study_instance_uid, event.source) == ("IMAGE", uid, study_a, "test")
+    assert (event.level, event.uid, event.study_instance_uid, str(event.source)) == (
+        "IMAGE",
+        uid,
+        study_a,
+        "test",
+    )
 
 
 def test_delete_series_recomputes_modalities_and_removes_nothing_else(archive: Archive) -> None:

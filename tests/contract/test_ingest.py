@@ -239,7 +239,7 @@ def test_stored_event_published(index: SqlIndex, blob_store: FileSystemBlobStore
     seen: list[InstanceStored] = []
     events.subscribe(InstanceStored, seen.append)
     result = _service(index, blob_store, events=events).ingest([part10()], "import:x")
-    assert [(e.sop_instance_uid, e.source, e.outcome) for e in seen] == [
+    assert [(e.sop_instance_uid, str(e.source), e.outcome) for e in seen] == [
         (result.sop_instance_uid, "import:x", "stored")
     ]
 

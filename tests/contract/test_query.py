@@ -19,6 +19,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, MRImageStorage, UltrasoundImageStorage, generate_uid
 
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import InvalidQuery
 from lightbox.domain.levels import Level, Model
 from lightbox.formats.json_to_dicom import encode_dataset
@@ -553,9 +554,9 @@ def test_cancel_and_the_queried_event(archive: Archive) -> None:
     result.cancel()
     assert list(result) == []
     result.cancel()
-    assert seen == [StudyQueried("dimse:SCU", "STUDY", {"PatientName": "Doe*", "StudyDate": ""}, 1)]
+    assert seen == [StudyQueried(Actor("dimse:SCU"), "STUDY", {"PatientName": "Doe*", "StudyDate": ""}, 1)]
     assert len(archive.find(Level.SERIES, q(Modality="CT"), source="qido")) == 2
-    assert seen[-1] == StudyQueried("qido", "SERIES", {"Modality": "CT"}, 2)
+    assert seen[-1] == StudyQueried(Actor("qido"), "SERIES", {"Modality": "CT"}, 2)
     assert len(seen) == 2
 
 

@@ -95,6 +95,6 @@ def test_retrieved_event(index: SqlIndex, blob_store: FileSystemBlobStore) -> No
     retrieve = RetrieveService(index, blob_store, events)
     location = retrieve.instance(uid)
     retrieve.retrieved("dimse:PEER", [location])
-    assert [(e.source, e.study_instance_uids, e.instances) for e in seen] == [
+    assert [(str(e.source), e.study_instance_uids, e.instances) for e in seen] == [
         ("dimse:PEER", (location.study_instance_uid,), 1)
     ]

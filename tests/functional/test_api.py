@@ -309,7 +309,7 @@ def test_metrics_after_c_store_c_get_and_dicomweb(server: RunningServer) -> None
 
     assert _request(server, "GET", f"/dicom-web/studies/{ds.StudyInstanceUID}/metadata")[0] == 200
     stored = _get(server, f"/api/instances/{ds.SOPInstanceUID}")
-    assert stored["source"] == "dimse:MODALITY"
+    assert stored["source"] == "dimse:MODALITY@127.0.0.1"
 
     m = _metrics(server)
     dimse = (("protocol", "dimse"),)
@@ -345,6 +345,7 @@ API_ROUTES = {
     "/api/login": {"post"},
     "/api/logout": {"post"},
     "/api/me": {"get"},
+    "/api/audit": {"get"},
 }
 
 

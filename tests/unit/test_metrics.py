@@ -14,6 +14,7 @@ from lightbox.api import observability
 from lightbox.dicomnet import dimse
 from lightbox.dicomnet.association import Message
 from lightbox.dimse.scp import ArchiveSCP
+from lightbox.domain.actor import Actor
 from lightbox.metrics import Metrics, protocol_of
 from lightbox.services.events import (
     EventBus,
@@ -113,6 +114,9 @@ def test_http_latency_is_labelled_by_route_template_never_by_uid() -> None:
     assert "1.2.3" not in metrics.exposition().decode()
 
 
+PEER = Actor("dimse", ae_title="PEER")
+
+
 class _Association:
     calling_ae = "PEER"
 
@@ -132,7 +136,7 @@ def test_dimse_latency_by_service_and_status() -> None:
     metrics = Metrics()
     scp, association = _scp(metrics), _Association()
     for message_id in (1, 2):
-        asyncio.run(scp.handle(association, Message(1, dimse.c_echo_rq(message_id))))  # type: ignore[arg-type]
+        asyncio.run(scp.handle(association, Message(1, dimse.c_echo_rq(message_id)), PEER))  # type: ignore[arg-type]
     assert [rsp["Status"] for rsp in association.sent] == [0, 0]
     count = "lightbox_dimse_request_duration_seconds_count"
     assert _value(metrics, count, service="C-ECHO", status="success") == 2
@@ -142,7 +146,7 @@ def test_commands_that_are_not_services_are_not_timed() -> None:
     metrics = Metrics()
     scp, association = _scp(metrics), _Association()
     cancel = {"CommandField": dimse.C_CANCEL_RQ, "MessageIDBeingRespondedTo": 7}
-    asyncio.run(scp.handle(association, Message(1, cancel)))  # type: ignore[arg-type]
+    asyncio.run(scp.handle(association, Message(1, cancel), PEER))  # type: ignore[arg-type]
     with pytest.raises(dimse.DIMSEError):  # N-CREATE: not served
-        asyncio.run(scp.handle(association, Message(1, {"CommandField": 0x0140, "MessageID": 1})))  # type: ignore[arg-type]
+        asyncio.run(scp.handle(association, Message(1, {"CommandField": 0x0140, "MessageID": 1}), PEER))  # type: ignore[arg-type]
     assert "lightbox_dimse_request_duration_seconds_count{" not in metrics.exposition().decode()

@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from lightbox import __version__
-from lightbox.api import auth, content, login, observability, system
+from lightbox.api import audit, auth, content, login, observability, system
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
@@ -39,6 +39,7 @@ def create_http_app(
     app.include_router(content.router(archive, executor))
     app.include_router(system.router(archive, executor))
     app.include_router(login.router(archive, executor))
+    app.include_router(audit.router(archive, executor))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")

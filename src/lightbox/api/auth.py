@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lightbox.api.schemas import problem_responses
 from lightbox.dicomweb.problems import problem
 from lightbox.domain.accounts import Permission, User
+from lightbox.domain.actor import Actor
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 
@@ -114,13 +115,18 @@ class Authentication:
         """The request's user, how it authenticated, and the CSRF token hash its session requires."""
         loop = asyncio.get_running_loop()
         token = bearer_token(scope)
+        client = scope.get("client")
+        actor = Actor("http", address=client[0] if client else None)
         if token is not None and token.startswith(TOKEN_PREFIX):
-            user = await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token)
+            user = await loop.run_in_executor(self.executor, self.accounts.authenticate_token, token, actor)
             return (user, "token", None) if user else None
         if token is not None:
             if self.oidc is None or token.count(".") != 2:  # a JWT is three base64url parts
+                self.accounts.login_failed(actor, "token", "bearer token neither an API token nor a JWT")
                 return None
             user = await loop.run_in_executor(self.executor, self.oidc.user_of, token)
+            if user is None:
+                self.accounts.login_failed(actor, "oidc", "JSON Web Token refused")
             return (user, "oidc", None) if user else None
         session = _cookie(scope, SESSION_COOKIE)
         if session is None:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, Request
 
 from lightbox.api import schemas
+from lightbox.api.actor import request_actor
 from lightbox.app import Archive
+from lightbox.domain.actor import Actor
 from lightbox.domain.levels import Level
 from lightbox.index.base import ContentFilter, Deletion
 from lightbox.services.admin import DEFAULT_PAGE, MAX_CURSOR, MAX_PAGE, Page
@@ -141,8 +143,8 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             size_bytes=d.size_bytes,
         )
 
-    def source(request: Request) -> str:
-        return f"api:{request.client.host if request.client else 'unknown'}"
+    def source(request: Request) -> Actor:
+        return request_actor(request, "api")
 
     delete_description = (
         "Removes the index entries and the stored objects together; parents left empty go too. "

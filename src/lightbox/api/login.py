@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from lightbox.api import schemas
+from lightbox.api.actor import request_actor
 from lightbox.api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from lightbox.app import Archive
 from lightbox.dicomweb.problems import problem
@@ -64,7 +65,11 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         loop = asyncio.get_running_loop()
         # Argon2 takes tens of milliseconds of CPU by design: never on the event loop
         user = await loop.run_in_executor(
-            executor, accounts.check_password, credentials.username, credentials.password
+            executor,
+            accounts.check_password,
+            credentials.username,
+            credentials.password,
+            request_actor(request, "http"),
         )
         if user is None:
             throttle.failed(credentials.username, address)

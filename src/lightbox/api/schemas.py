@@ -84,7 +84,7 @@ class Instance(_Record):
     transfer_syntax_uid: str = Field(description="The transfer syntax the object is stored in")
     size: int = Field(description="Bytes of the stored object")
     sha256: str = Field(description="SHA-256 of the stored object, hexadecimal")
-    source: str = Field(description='Where it came from: "dimse:AE", "stow:HOST", "import:PATH"...')
+    source: str = Field(description='Where it came from: "dimse:AE@HOST", "stow:USER@HOST", "import:PATH"...')
     ingested_at: datetime
 
 

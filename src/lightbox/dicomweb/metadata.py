@@ -14,6 +14,7 @@ from concurrent.futures import Executor
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from lightbox.api.actor import request_actor
 from lightbox.app import Archive
 from lightbox.dicomweb.media import DICOM_JSON, JSON, choose
 from lightbox.dicomweb.problems import problem
@@ -35,10 +36,12 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
                 f"/instances/{location.sop_instance_uid}/bulkdata/{tag}"
             )
 
-        def build() -> bytes:
-            return orjson.dumps(list(archive.metadata.documents(bulk_uri, study, series, instance)))
+        def build() -> tuple[bytes, int]:
+            documents = list(archive.metadata.documents(bulk_uri, study, series, instance))
+            return orjson.dumps(documents), len(documents)
 
-        body = await asyncio.get_running_loop().run_in_executor(executor, build)
+        body, count = await asyncio.get_running_loop().run_in_executor(executor, build)
+        archive.retrieve.viewed(request_actor(request, "wado"), study, count)
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = {"ETag": etag, "Cache-Control": "no-cache"}  # revalidate each time: cheap with the ETag
         if etag in _listed_etags(request.headers.get("if-none-match", "")):

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from lightbox.api.actor import request_actor
 from lightbox.app import Archive
 from lightbox.dicomweb.media import DICOM_JSON, JSON, negotiate
 from lightbox.dicomweb.qido_identifier import Identifier, Resource, build_identifier
@@ -59,7 +60,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             limit=page + 1,
         )
         finish = _finisher(resource, identifier, f"{dicomweb_base(request)}/studies", ae_title)
-        source = f"qido:{request.client.host if request.client else 'unknown'}"
+        source = request_actor(request, "qido")
 
         def run() -> tuple[bytes, int, bool]:
             result = archive.query.find(

@@ -65,7 +65,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         image = await asyncio.get_running_loop().run_in_executor(
             executor, _render, archive, location, index, presentation
         )
-        retrieve.retrieved(client_source(request), [location])
+        retrieve.retrieved(client_source(request), [location], purpose="view")
         return Response(image, media_type=presentation.media_type)
 
     async def one_instance(study: str, series: str, sop_instance: str) -> InstanceLocation:
@@ -84,7 +84,9 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
                 image = await loop.run_in_executor(executor, _render, archive, location, index, presentation)
                 yield parts.head(presentation.media_type) + image
             yield parts.close()
-            retrieve.retrieved(client_source(request), list(dict.fromkeys(loc for loc, _ in items)))
+            retrieve.retrieved(
+                client_source(request), list(dict.fromkeys(loc for loc, _ in items)), purpose="view"
+            )
 
         return StreamingResponse(body(), media_type=parts.content_type)
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from lightbox.api.actor import request_actor
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.multipart_related import MultipartError, MultipartReader
@@ -41,7 +42,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         if study is not None and not is_valid_uid(study):
             return problems.problem(400, f"{study!r} is not a valid Study Instance UID (PS3.5 9.1)")
         client = request.client.host if request.client else "unknown"
-        source = f"stow:{client}"
+        source = request_actor(request, "stow")
         parts: PartsReceiver
         if body.root_type == DICOM_JSON:
             parts = StowJsonParts(archive.ingest, executor, source, study)

@@ -35,6 +35,7 @@ from lightbox.dicomweb.multipart_related import (
 from lightbox.dicomweb.stow_media import DICOM_JSON
 from lightbox.dicomweb.stow_parts import Failed, PartOutcome, Stored
 from lightbox.domain import status
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError
 from lightbox.domain.uids import is_valid_uid
 from lightbox.services.ingest import DatasetOnly, IngestResult, IngestService
@@ -90,7 +91,7 @@ class StowJsonParts:
     ``StowParts``): held as they arrive, assembled and stored once the body is complete."""
 
     def __init__(
-        self, ingest: IngestService, executor: Executor, source: str, study: str | None = None
+        self, ingest: IngestService, executor: Executor, source: Actor, study: str | None = None
     ) -> None:
         self._ingest = ingest
         self._executor = executor

@@ -28,6 +28,7 @@ from lightbox.dicomweb.multipart_related import (
 from lightbox.dicomweb.stow_header import HEAD_BYTES, PartHeader, read_part_header
 from lightbox.dicomweb.stow_media import DICOM
 from lightbox.domain import status
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError
 from lightbox.services.ingest import IngestResult, IngestService
 from lightbox.services.write_behind import WriteBehind
@@ -107,7 +108,7 @@ class StowParts:
         self,
         ingest: IngestService,
         executor: Executor,
-        source: str,
+        source: Actor,
         study: str | None = None,
     ) -> None:
         self._ingest = ingest

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydicom.uid import UID
 
+from lightbox.api.actor import request_actor
 from lightbox.app import Archive
 from lightbox.dicomweb import frames
 from lightbox.dicomweb.wado_accept import (
@@ -35,6 +36,7 @@ from lightbox.dicomweb.wado_accept import (
 )
 from lightbox.dicomweb.wado_multipart import Multipart, part_content_type
 from lightbox.dicomweb.wado_objects import OutgoingObject, prepare_any
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import InvalidQuery, LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.index.base import InstanceLocation
@@ -85,9 +87,9 @@ def frame_numbers(frame_list: str) -> list[int]:
     return numbers
 
 
-def client_source(request: Request) -> str:
+def client_source(request: Request) -> Actor:
     """Who retrieved, for the retrieve event."""
-    return f"wado:{request.client.host if request.client else 'unknown'}"
+    return request_actor(request, "wado")
 
 
 class _Wado:
@@ -170,7 +172,7 @@ class _Wado:
                 raise
         raise AssertionError("a plan has at least one object")
 
-    async def _single(self, obj: OutgoingObject, source: str) -> AsyncIterator[bytes]:
+    async def _single(self, obj: OutgoingObject, source: Actor) -> AsyncIterator[bytes]:
         async for chunk in obj.chunks(self.executor):
             yield chunk
         self.retrieve.retrieved(source, [obj.location])
@@ -180,7 +182,7 @@ class _Wado:
         multipart: Multipart,
         plan: list[tuple[InstanceLocation, list[str]]],
         first: OutgoingObject,
-        source: str,
+        source: Actor,
     ) -> AsyncIterator[bytes]:
         """The parts of the objects of ``plan``, ``first`` (prepared already) being the first's."""
         sent: list[InstanceLocation] = []
@@ -252,7 +254,7 @@ class _Wado:
         numbers: list[int],
         first: bytes,
         location: InstanceLocation,
-        source: str,
+        source: Actor,
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         content_type = part_content_type(choice.media_type, choice.transfer_syntax)

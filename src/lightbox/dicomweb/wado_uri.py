@@ -27,6 +27,7 @@ from lightbox.dicomweb.wado_accept import (
     parse_accept,
 )
 from lightbox.dicomweb.wado_objects import OutgoingObject, prepare
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import InvalidQuery, NotFound
 from lightbox.domain.levels import Level
 from lightbox.domain.uids import is_valid_uid
@@ -82,7 +83,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         location = await _locate(retrieve, executor, study, series, instance)
         loop = asyncio.get_running_loop()
         image = await loop.run_in_executor(executor, _render, retrieve, location, frame, window, quality)
-        retrieve.retrieved(source, [location])
+        retrieve.retrieved(source, [location], purpose="view")
         return Response(image, media_type=JPEG)
 
     return api
@@ -120,7 +121,7 @@ async def _dicom(
     executor: Executor,
     location: InstanceLocation,
     wanted: str | None,
-    source: str,
+    source: Actor,
 ) -> Response:
     syntax = object_syntax(wanted, location.transfer_syntax_uid)
     if syntax is None:
@@ -137,7 +138,7 @@ async def _dicom(
 
 
 async def _stream(
-    retrieve: RetrieveService, executor: Executor, obj: OutgoingObject, source: str
+    retrieve: RetrieveService, executor: Executor, obj: OutgoingObject, source: Actor
 ) -> AsyncIterator[bytes]:
     async for chunk in obj.chunks(executor):
         yield chunk

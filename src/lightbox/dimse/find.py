@@ -11,6 +11,7 @@ from typing import Any
 from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import Association, Message
 from lightbox.dimse.requests import Cancellations, read_identifier
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import LightboxError
 from lightbox.domain.levels import Level, Model
 from lightbox.formats.encoding import EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
@@ -43,7 +44,7 @@ class FindSCP:
         self.executor = executor
         self.cancellations = cancellations
 
-    async def find(self, association: Association, message: Message) -> None:
+    async def find(self, association: Association, message: Message, actor: Actor) -> None:
         command, context_id = message.command, message.context_id
         abstract_syntax, transfer_syntax = association.contexts[context_id]
         try:
@@ -55,7 +56,7 @@ class FindSCP:
                     identifier,
                     model=FIND_MODELS[abstract_syntax],
                     options=_options(association.extended.get(abstract_syntax, b"")),
-                    source=f"dimse:{association.calling_ae}",
+                    source=actor,
                 ),
             )
         except LightboxError as exc:

@@ -22,6 +22,7 @@ from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import Association, Message
 from lightbox.dimse.identifiers import encode_identifier
 from lightbox.dimse.requests import Cancellations, resolve_selection
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import LightboxError
 from lightbox.formats.encoding import LONG_VRS, PART10_PREAMBLE
 from lightbox.index.base import InstanceLocation
@@ -160,7 +161,7 @@ class GetSCP:
         self.executor = executor
         self.cancellations = cancellations
 
-    async def get(self, association: Association, message: Message) -> None:
+    async def get(self, association: Association, message: Message, actor: Actor) -> None:
         command, context_id = message.command, message.context_id
         try:
             locations = await resolve_selection(association, message, self.retrieve, self.executor)
@@ -178,7 +179,7 @@ class GetSCP:
                 tally.record(location, await self._store(association, location))
                 if tally.remaining:
                     association.send(context_id, dimse.c_get_rsp(command, status.PENDING, *tally.counts()))
-        self.retrieve.retrieved(f"dimse:{association.calling_ae}", tally.sent)
+        self.retrieve.retrieved(actor, tally.sent)
         final = tally.final_response(dimse.c_get_rsp, command, association.contexts[context_id][1])
         association.send(context_id, *final)
 

@@ -19,6 +19,7 @@ from lightbox.dicomnet import dimse, status
 from lightbox.dicomnet.association import AcceptorSettings, Association, Message, associate
 from lightbox.dimse.get import SubOperations, choose_context, outgoing_data_set, prefetch_next
 from lightbox.dimse.requests import Cancellations, resolve_selection
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.index.base import InstanceLocation
 from lightbox.services.manage import ManageService
@@ -63,7 +64,7 @@ class MoveSCP:
         self.executor = executor
         self.cancellations = cancellations
 
-    async def move(self, association: Association, message: Message) -> None:
+    async def move(self, association: Association, message: Message, actor: Actor) -> None:
         command, context_id = message.command, message.context_id
 
         def reply(code: int, comment: str) -> None:
@@ -101,7 +102,7 @@ class MoveSCP:
             tally = await self._sub_operations(association, message, target, locations)
         finally:
             await link.release()
-        self.retrieve.retrieved(f"dimse:{association.calling_ae}->{target.called_ae}", tally.sent)
+        self.retrieve.retrieved(actor, tally.sent, destination=target.called_ae)
         final = tally.final_response(dimse.c_move_rsp, command, association.contexts[context_id][1])
         association.send(context_id, *final)
 

@@ -28,6 +28,7 @@ from lightbox.dimse.sop_classes import (
     VERIFICATION_PREFERENCE,
 )
 from lightbox.domain.accounts import AE_PERMISSIONS_OF_ROLE, AePermission, User
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import LightboxError, NotFound
 from lightbox.index.base import RemoteAE
 from lightbox.services.ingest import DatasetOnly, IngestService, read_early_header
@@ -64,7 +65,7 @@ class ArchiveSCP:
         transfer_syntaxes: Sequence[str] = (),
         calling_ae_check: str = "any",
         unknown_ae_permissions: frozenset[AePermission] = frozenset({AePermission.ECHO, AePermission.STORE}),
-        identify: Callable[[pdu.UserIdentityRQ], User | None] | None = None,
+        identify: Callable[[pdu.UserIdentityRQ, Actor], User | None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         """``identify``: the user a User Identity sub-item stands for (PS3.7 D.3.3.7), or None when its
@@ -102,7 +103,8 @@ class ArchiveSCP:
         identity = request.user.user_identity
         if identity is not None and identity.type in _VERIFIABLE and self.identify is not None:
             loop = asyncio.get_running_loop()
-            user = await loop.run_in_executor(self.executor, self.identify, identity)
+            actor = Actor("dimse", ae_title=request.calling_ae, address=peer[0])
+            user = await loop.run_in_executor(self.executor, self.identify, identity, actor)
             if user is None:
                 log.warning("association from %s (%r) refused: wrong user identity", peer, request.calling_ae)
                 return Rejection(pdu.RJ_PERMANENT, pdu.RJ_SOURCE_USER, pdu.RJ_NO_REASON), frozenset(), None
@@ -183,7 +185,9 @@ class ArchiveSCP:
         return bytes(min(asked, ok) for asked, ok in zip(info, supported, strict=False))
 
     # --- messages --------------------------------------------------------------------------------------
-    def data_sink(self, association: Association, context_id: int, command: Any) -> WriteBehind | None:
+    def data_sink(
+        self, association: Association, context_id: int, command: Any, actor: Actor
+    ) -> WriteBehind | None:
         if dimse.command_field(command) != dimse.C_STORE_RQ:
             return None
         info = DatasetOnly(
@@ -192,14 +196,14 @@ class ArchiveSCP:
             str(command.get("AffectedSOPInstanceUID", "")),
             association.calling_ae,
         )
-        source = f"dimse:{association.calling_ae}"
         return WriteBehind(
-            lambda: self.ingest.begin(source, dataset_only=info),
+            lambda: self.ingest.begin(actor, dataset_only=info),
             self.executor,
             lambda head: read_early_header(head, info),
         )
 
-    async def handle(self, association: Association, message: Message) -> None:
+    async def handle(self, association: Association, message: Message, actor: Actor) -> None:
+        """``actor``: who asks (the calling AE, its address, the user it named), for the services' events."""
         field = dimse.command_field(message.command)
         if field == dimse.C_CANCEL_RQ:
             self.cancellations.cancel(association, message.command)
@@ -221,15 +225,15 @@ class ArchiveSCP:
                 outcome = status.category(code)
             elif field == dimse.C_FIND_RQ:
                 service = "C-FIND"
-                await self.finder.find(association, message)
+                await self.finder.find(association, message, actor)
                 outcome = "completed"
             elif field == dimse.C_GET_RQ:
                 service = "C-GET"
-                await self.getter.get(association, message)
+                await self.getter.get(association, message, actor)
                 outcome = "completed"
             elif field == dimse.C_MOVE_RQ:
                 service = "C-MOVE"
-                await self.mover.move(association, message)
+                await self.mover.move(association, message, actor)
                 outcome = "completed"
             else:
                 raise dimse.DIMSEError(f"command 0x{field:04X} from {association.calling_ae} is not served")
@@ -278,7 +282,11 @@ class _Connection:
         return self.scp.extended_negotiation(sop_class_uid, info)
 
     def data_sink(self, association: Association, context_id: int, command: Any) -> WriteBehind | None:
-        return self.scp.data_sink(association, context_id, command)
+        return self.scp.data_sink(association, context_id, command, self.actor(association))
 
     async def handle(self, association: Association, message: Message) -> None:
-        await self.scp.handle(association, message)
+        await self.scp.handle(association, message, self.actor(association))
+
+    def actor(self, association: Association) -> Actor:
+        user = self.user.name if self.user is not None else None
+        return Actor("dimse", user=user, ae_title=association.calling_ae, address=association.peer[0])

@@ -18,6 +18,7 @@ from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission
 from lightbox.domain.levels import Level
 from lightbox.index.accounts import AccountStore
 from lightbox.index.attributes import InstanceRows
+from lightbox.index.audit import AuditStore
 
 
 class DuplicatePolicy(enum.StrEnum):
@@ -204,7 +205,7 @@ class Deletion:
     size_bytes: int
 
 
-class Index(AccountStore, abc.ABC):
+class Index(AccountStore, AuditStore, abc.ABC):
     """The archive's database: content, the AE registry and accounts (``index/accounts.py``)."""
 
     # --- lifecycle -------------------------------------------------------------------------------------

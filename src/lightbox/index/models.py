@@ -219,3 +219,33 @@ sessions = Table(
 
 # Content tables, children first: the order ``reindex`` clears them in.
 CONTENT_TABLES = (instances, series, studies, patients)
+
+# The audit trail: append-only (triggers refuse UPDATE and DELETE), each record chained to the one before by
+# its hash (domain/audit.py). ``seq`` is given by the writer, 1, 2, 3... under the lock of audit_head's row.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("protocol", String(32), nullable=False),
+    Column("user_name", String(64), nullable=True, index=True),
+    Column("ae_title", String(16), nullable=True),
+    Column("address", String(64), nullable=True),
+    Column("patient_id", String(64), nullable=True, index=True),
+    Column("study_instance_uid", String(64), nullable=True, index=True),
+    Column("instances", Integer, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the last record's sequence number and hash. Appending locks it, so that writers on several nodes
+# extend one chain; and deleting the newest records shows, since the head no longer matches them.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Id, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -69,6 +69,7 @@ from lightbox.index.models import (
     studies,
 )
 from lightbox.index.sql_accounts import SqlAccounts
+from lightbox.index.sql_audit import SqlAudit
 from lightbox.index.utc import aware, aware_or_none
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SqlIndex(SqlAccounts, Index):
+class SqlIndex(SqlAccounts, SqlAudit, Index):
     def __init__(self, url: str, *, synchronous_commit: bool = False, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
         self._synchronous_commit = synchronous_commit

@@ -19,8 +19,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from lightbox.domain.accounts import MIN_PASSWORD_LENGTH, ApiToken, Role, User, check_name
+from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import InvalidQuery
 from lightbox.index.accounts import AccountStore
+from lightbox.services.events import EventBus, LoginAttempted, SettingsChanged
 
 TOKEN_PREFIX = "lbx_"
 _LAST_USE_GRANULARITY = timedelta(minutes=1)
@@ -42,46 +44,70 @@ def token_digest(token: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, clock: Callable[[], datetime] = _now) -> None:
+    """Changes are published as ``SettingsChanged`` and password checks as ``LoginAttempted`` events, for
+    the audit trail; ``source`` says who acts (a plain label for the CLI)."""
+
+    def __init__(
+        self, store: AccountStore, clock: Callable[[], datetime] = _now, events: EventBus | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.hasher = PasswordHasher()
+        self.events = events or EventBus()
 
     # --- users -------------------------------------------------------------------------------------------
-    def add_user(self, name: str, role: Role, password: str | None) -> User:
+    def add_user(self, name: str, role: Role, password: str | None, source: Actor | str = "cli") -> User:
         """A new user; ``password`` None makes an account for tokens only (a device, a script)."""
         check_name(name)
         digest = self._hash(password) if password is not None else None
-        return self.store.add_user(name, role, digest, self.clock())
+        user = self.store.add_user(name, role, digest, self.clock())
+        self._changed(source, f"user added ({role.value})", name)
+        return user
 
     def list_users(self) -> list[User]:
         return self.store.list_users()
 
-    def disable_user(self, name: str) -> User:
+    def disable_user(self, name: str, source: Actor | str = "cli") -> User:
         """The user can no longer log in, and none of their tokens is accepted (they are kept)."""
-        return self.store.update_user(name, disabled=True)
+        user = self.store.update_user(name, disabled=True)
+        self._changed(source, "user disabled", name)
+        return user
 
-    def enable_user(self, name: str) -> User:
-        return self.store.update_user(name, disabled=False)
+    def enable_user(self, name: str, source: Actor | str = "cli") -> User:
+        user = self.store.update_user(name, disabled=False)
+        self._changed(source, "user enabled", name)
+        return user
 
-    def set_password(self, name: str, password: str) -> User:
-        return self.store.update_user(name, password_hash=self._hash(password))
+    def set_password(self, name: str, password: str, source: Actor | str = "cli") -> User:
+        user = self.store.update_user(name, password_hash=self._hash(password))
+        self._changed(source, "password changed", name)
+        return user
 
-    def set_role(self, name: str, role: Role) -> User:
-        return self.store.update_user(name, role=role)
+    def set_role(self, name: str, role: Role, source: Actor | str = "cli") -> User:
+        user = self.store.update_user(name, role=role)
+        self._changed(source, f"role changed ({role.value})", name)
+        return user
 
-    def check_password(self, name: str, password: str) -> User | None:
+    def check_password(self, name: str, password: str, source: Actor | str | None = None) -> User | None:
         """The user, when the password is theirs and the account enabled; None otherwise (whatever the
-        reason: callers must not tell a wrong name from a wrong password)."""
+        reason: callers must not tell a wrong name from a wrong password). With ``source``, the attempt is
+        published, with the reason for the audit trail's eyes only."""
         stored = self.store.get_user(name)
         if stored is None or stored.password_hash is None:
             self._verify(_dummy_hash(), password)
-            return None
-        if not self._verify(stored.password_hash, password) or stored.user.disabled:
-            return None
+            reason = "unknown user" if stored is None else "the user has no password"
+            return self._attempt(source, name, None, reason)
+        if not self._verify(stored.password_hash, password):
+            return self._attempt(source, name, None, "wrong password")
+        if stored.user.disabled:
+            return self._attempt(source, name, None, "account disabled")
         if self.hasher.check_needs_rehash(stored.password_hash):
             self.store.update_user(name, password_hash=self._hash(password))
-        return stored.user
+        return self._attempt(source, name, stored.user, "")
+
+    def login_failed(self, source: Actor | str, method: str, reason: str, user: str | None = None) -> None:
+        """Publish a refused credential the caller checked itself (a bearer token, a JWT)."""
+        self.events.publish(LoginAttempted(as_actor(source), user, False, method, reason))
 
     def ensure_first_admin(self) -> str | None:
         """With no user at all, create ``admin`` with a random password and return it (to be shown once);
@@ -90,10 +116,13 @@ class AccountService:
             return None
         password = secrets.token_urlsafe(18)
         self.store.add_user(FIRST_ADMIN, Role.ADMIN, self._hash(password), self.clock())
+        self._changed("serve", "first administrator created (admin)", FIRST_ADMIN)
         return password
 
     # --- API tokens --------------------------------------------------------------------------------------
-    def create_token(self, user: str, label: str, expires_in_days: int | None = None) -> tuple[str, ApiToken]:
+    def create_token(
+        self, user: str, label: str, expires_in_days: int | None = None, source: Actor | str = "cli"
+    ) -> tuple[str, ApiToken]:
         """A new token for ``user``: the token itself (shown once, never stored) and its record."""
         check_name(label, "token name")
         if expires_in_days is not None and expires_in_days < 1:
@@ -102,26 +131,34 @@ class AccountService:
         expires = now + timedelta(days=expires_in_days) if expires_in_days is not None else None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = self.store.add_token(user, label, token_digest(token), now, expires)
+        self._changed(source, "token created", f"{user}/{label}")
         return token, record
 
-    def revoke_token(self, user: str, label: str) -> ApiToken:
-        return self.store.revoke_token(user, label, self.clock())
+    def revoke_token(self, user: str, label: str, source: Actor | str = "cli") -> ApiToken:
+        record = self.store.revoke_token(user, label, self.clock())
+        self._changed(source, "token revoked", f"{user}/{label}")
+        return record
 
     def list_tokens(self, user: str | None = None) -> list[ApiToken]:
         return self.store.list_tokens(user)
 
-    def authenticate_token(self, token: str) -> User | None:
+    def authenticate_token(self, token: str, source: Actor | str | None = None) -> User | None:
         """The user a token stands for, when it is well formed, known, not revoked nor expired, and its
-        user enabled; None otherwise."""
+        user enabled; None otherwise. With ``source``, a refusal is published (a success is not: it
+        happens on every request)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            self._token_refused(source, "malformed API token")
             return None
         digest = token_digest(token)
         found = self.store.token(digest)
         if found is None:
+            self._token_refused(source, "unknown API token")
             return None
         record, user = found
         now = self.clock()
         if not record.valid_at(now) or user.disabled:
+            why = "account disabled" if user.disabled else f"token {record.label!r} revoked or expired"
+            self._token_refused(source, why, user.name)
             return None
         if record.last_used_at is None or now - record.last_used_at >= _LAST_USE_GRANULARITY:
             self.store.token_used(digest, now)  # not a write on every request of a busy client
@@ -155,6 +192,18 @@ class AccountService:
         self.store.end_session(token_digest(session))
 
     # --- helpers -----------------------------------------------------------------------------------------
+    def _changed(self, source: Actor | str, what: str, subject: str) -> None:
+        self.events.publish(SettingsChanged(as_actor(source), what, subject))
+
+    def _attempt(self, source: Actor | str | None, name: str, user: User | None, reason: str) -> User | None:
+        if source is not None:
+            self.events.publish(LoginAttempted(as_actor(source), name, user is not None, "password", reason))
+        return user
+
+    def _token_refused(self, source: Actor | str | None, reason: str, user: str | None = None) -> None:
+        if source is not None:
+            self.login_failed(source, "token", reason, user)
+
     def _hash(self, password: str) -> str:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidQuery(f"a password has at least {MIN_PASSWORD_LENGTH} characters")

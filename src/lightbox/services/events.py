@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from lightbox.domain.actor import Actor
+
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
@@ -19,26 +21,29 @@ E = TypeVar("E")
 
 @dataclass(frozen=True, slots=True)
 class InstanceStored:
-    source: str
+    source: Actor
     outcome: str
     sop_class_uid: str
     sop_instance_uid: str
     series_instance_uid: str
     study_instance_uid: str
     size: int
+    patient_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceReplaced:
-    source: str
+    source: Actor
     sop_instance_uid: str
     old_sha256: str
     new_sha256: str
+    study_instance_uid: str = ""
+    patient_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceRejected:
-    source: str
+    source: Actor
     reason: str
     dicom_status: int
     sop_instance_uid: str | None = None
@@ -46,7 +51,7 @@ class InstanceRejected:
 
 @dataclass(frozen=True, slots=True)
 class StudyQueried:
-    source: str
+    source: Actor
     level: str
     keys: dict[str, Any]
     matches: int
@@ -54,23 +59,47 @@ class StudyQueried:
 
 @dataclass(frozen=True, slots=True)
 class InstancesRetrieved:
-    source: str
+    source: Actor
     study_instance_uids: tuple[str, ...]
     instances: int
     size: int = 0  # bytes of the objects as stored (a converted copy may differ)
+    purpose: str = "retrieve"  # or "view": metadata and rendered images, for people rather than systems
+    destination: str | None = None  # a C-MOVE's destination AE
+    study_counts: tuple[int, ...] = ()  # instances of each study, in the order of study_instance_uids
 
 
 @dataclass(frozen=True, slots=True)
 class InstancesDeleted:
     """A study, series or instance was deleted (``level`` STUDY, SERIES or IMAGE, ``uid`` its unique key)."""
 
-    source: str
+    source: Actor
     level: str
     uid: str
     patient_id: str
     study_instance_uid: str
     sop_instance_uids: tuple[str, ...]
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempted:
+    """Someone tried to authenticate: a password login, an API token or JWT, a DICOM user identity."""
+
+    source: Actor
+    user: str | None  # the name given, when one was
+    succeeded: bool
+    method: str  # password, token, oidc, session, dicom-identity
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """An administrator changed users, tokens or remote AEs: ``what`` names the change, ``subject`` its
+    object (a user name, a token label, an AE title)."""
+
+    source: Actor
+    what: str
+    subject: str
 
 
 class EventBus:

@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import DataSetMismatch, InvalidObject, LightboxError, OutOfResources
 from lightbox.domain.uids import is_valid_uid
 from lightbox.formats import part10
@@ -82,7 +83,7 @@ class IngestSession:
         self,
         service: IngestService,
         writer: BlobWriter,
-        source: str,
+        source: Actor,
         expected_sop_class_uid: str | None,
         expected_sop_instance_uid: str | None,
     ) -> None:
@@ -154,25 +155,27 @@ class IngestService:
     # --- entry points ----------------------------------------------------------------------------------
     def begin(
         self,
-        source: str,
+        source: Actor | str,
         *,
         dataset_only: DatasetOnly | None = None,
         expected_sop_class_uid: str | None = None,
         expected_sop_instance_uid: str | None = None,
     ) -> IngestSession:
-        """Start receiving one object from ``source`` (for logs and audit: "import:PATH", "dimse:AET")."""
+        """Start receiving one object from ``source`` (who sends it, for the index, the logs and audit)."""
         try:
             writer = self.blobs.writer(keys.new_key())
         except BlobStoreError as exc:
             raise OutOfResources(f"cannot store now: {exc.strerror or exc}") from exc
-        session = IngestSession(self, writer, source, expected_sop_class_uid, expected_sop_instance_uid)
+        session = IngestSession(
+            self, writer, as_actor(source), expected_sop_class_uid, expected_sop_instance_uid
+        )
         if dataset_only is not None:
             session.write(_file_meta(dataset_only))
             session._expected_class = session._expected_class or dataset_only.sop_class_uid
             session._expected_instance = session._expected_instance or dataset_only.sop_instance_uid
         return session
 
-    def ingest(self, chunks: Iterable[bytes], source: str) -> IngestResult:
+    def ingest(self, chunks: Iterable[bytes], source: Actor | str) -> IngestResult:
         """Ingest a Part 10 object given as chunks."""
         session = self.begin(source)
         try:
@@ -183,11 +186,13 @@ class IngestService:
             raise
         return session.finish()
 
-    def ingest_file(self, path: Path, source: str | None = None) -> IngestResult:
+    def ingest_file(self, path: Path, source: Actor | str | None = None) -> IngestResult:
         with open(path, "rb") as f:
-            return self.ingest(iter(lambda: f.read(_READ_CHUNK), b""), source or f"import:{path}")
+            return self.ingest(
+                iter(lambda: f.read(_READ_CHUNK), b""), source or Actor("import", origin=str(path))
+            )
 
-    def index_stored(self, key: str, source: str = "recovery") -> IngestResult:
+    def index_stored(self, key: str, source: Actor | str = "recovery") -> IngestResult:
         """Index an object already durable in the blob store (start-up recovery, reindex)."""
         with self.blobs.open(key) as f:
             parsed = _parse(f)
@@ -204,17 +209,17 @@ class IngestService:
             digest.hexdigest(),
             parsed.transfer_syntax_uid,
             ingested_at,
-            source,
+            str(source),
             parsed.bulk,
         )
-        return self._index(new, uids, committed_key=key)
+        return self._index(new, uids, as_actor(source), committed_key=key)
 
     # --- the work --------------------------------------------------------------------------------------
     def _complete(
         self,
         writer: BlobWriter,
         head: bytes,
-        source: str,
+        source: Actor,
         expected_class: str | None,
         expected_instance: str | None,
         early: EarlyHeader | None = None,
@@ -246,15 +251,16 @@ class IngestService:
             writer.sha256,
             parsed.transfer_syntax_uid,
             datetime.now(UTC),
-            source,
+            str(source),
             parsed.bulk,
         )
-        return self._index(new, uids, committed_key=writer.key, durable=lambda: _committed(commit))
+        return self._index(new, uids, source, committed_key=writer.key, durable=lambda: _committed(commit))
 
     def _index(
         self,
         new: NewInstance,
         uids: _Uids,
+        source: Actor,
         *,
         committed_key: str,
         durable: Callable[[], object] | None = None,
@@ -276,20 +282,28 @@ class IngestService:
         if stored.obsolete_blob_key:
             self.blobs.delete(stored.obsolete_blob_key)
         result = self._result(stored.outcome, uids, new.transfer_syntax_uid, new.size, new.sha256)
+        patient_id = new.rows.patient.columns.get("patient_id") or ""
         if stored.outcome is StoreOutcome.REPLACED:
             log.warning("replaced SOP Instance %s (from %s)", uids.sop_instance_uid, new.source)
-            self.events.publish(
-                InstanceReplaced(new.source, uids.sop_instance_uid, stored.replaced_sha256 or "", new.sha256)
+            replaced = InstanceReplaced(
+                source,
+                uids.sop_instance_uid,
+                stored.replaced_sha256 or "",
+                new.sha256,
+                uids.study_instance_uid,
+                patient_id,
             )
+            self.events.publish(replaced)
         self.events.publish(
             InstanceStored(
-                new.source,
+                source,
                 stored.outcome.value,
                 uids.sop_class_uid,
                 uids.sop_instance_uid,
                 uids.series_instance_uid,
                 uids.study_instance_uid,
                 new.size,
+                patient_id,
             )
         )
         return result
@@ -307,7 +321,7 @@ class IngestService:
             sha,
         )
 
-    def _rejected(self, source: str, exc: LightboxError) -> None:
+    def _rejected(self, source: Actor, exc: LightboxError) -> None:
         log.warning("rejected object from %s: %s (status 0x%04X)", source, exc.message, exc.dicom_status)
         self.events.publish(InstanceRejected(source, exc.message, exc.dicom_status))
 

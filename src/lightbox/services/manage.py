@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission
+from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission, format_ae_permissions
+from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import InvalidObject, InvalidQuery, LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.domain.uids import is_valid_uid
 from lightbox.index.base import Deletion, Index, IndexStatistics, RemoteAE
-from lightbox.services.events import EventBus, InstancesDeleted
+from lightbox.services.events import EventBus, InstancesDeleted, SettingsChanged
 from lightbox.services.ingest import IngestService
 from lightbox.storage import keys
 from lightbox.storage.base import BlobStore, BlobStoreError
@@ -56,6 +57,7 @@ class ManageService:
         port: int,
         description: str = "",
         permissions: frozenset[AePermission] = ALL_AE_PERMISSIONS,
+        source: Actor | str = "cli",
     ) -> RemoteAE:
         """Register a remote AE; ``permissions``: what it may ask (by default everything)."""
         if not _AE_TITLE.fullmatch(ae_title) or not ae_title.strip():
@@ -68,10 +70,13 @@ class ManageService:
             raise InvalidObject(f"port {port} is out of range 1-65535")
         ae = RemoteAE(ae_title.strip(), host, port, description, frozenset(permissions))
         self.index.add_remote_ae(ae)
+        what = f"remote AE registered ({host}:{port}, {format_ae_permissions(ae.permissions)})"
+        self.events.publish(SettingsChanged(as_actor(source), what, ae.ae_title))
         return ae
 
-    def remove_remote_ae(self, ae_title: str) -> None:
+    def remove_remote_ae(self, ae_title: str, source: Actor | str = "cli") -> None:
         self.index.remove_remote_ae(ae_title.strip())
+        self.events.publish(SettingsChanged(as_actor(source), "remote AE removed", ae_title.strip()))
 
     def get_remote_ae(self, ae_title: str) -> RemoteAE:
         ae = self.index.get_remote_ae(ae_title.strip())
@@ -97,7 +102,7 @@ class ManageService:
         return checks
 
     # --- delete --------------------------------------------------------------------------------------------
-    def delete(self, level: Level, uid: str, source: str) -> Deletion:
+    def delete(self, level: Level, uid: str, source: Actor | str) -> Deletion:
         """Delete a study, series or instance: its index rows and its objects, nothing left orphaned.
 
         The order matters. The rows go first, in one durable transaction that also records the objects'
@@ -116,7 +121,7 @@ class ManageService:
             log.warning("objects of deleted %s %s stay pending until the next start", level.value, uid)
         self.events.publish(
             InstancesDeleted(
-                source,
+                as_actor(source),
                 level.value,
                 uid,
                 deletion.patient_id,

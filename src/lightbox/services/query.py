@@ -19,6 +19,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import InvalidQuery
 from lightbox.domain.levels import UNIQUE_KEY, Level, Model
 from lightbox.domain.matching import (
@@ -121,14 +122,14 @@ class QueryService:
         *,
         model: Model = Model.STUDY_ROOT,
         options: QueryOptions = _DEFAULT_OPTIONS,
-        source: str = "",
+        source: Actor | str = "",
     ) -> QueryResult:
         """Matches of ``identifier`` at ``level``; raises InvalidQuery before any search when it is wrong."""
         if level not in model.levels():
             raise InvalidQuery(f"the {model.value} information model has no {level.value} level")
         if options.offset < 0 or (options.limit is not None and options.limit < 0):
             raise InvalidQuery("offset and limit must not be negative")
-        return QueryResult(self, _plan(level, identifier, options), options, source)
+        return QueryResult(self, _plan(level, identifier, options), options, as_actor(source))
 
 
 def _plan(level: Level, identifier: Dataset, options: QueryOptions) -> _Plan:
@@ -207,7 +208,7 @@ class QueryResult(Iterator[dict[str, Any]]):
     requested keys (+ the level's unique key, always). cancel() stops it (C-CANCEL); truncated tells whether
     max_results cut it."""
 
-    def __init__(self, service: QueryService, plan: _Plan, options: QueryOptions, source: str) -> None:
+    def __init__(self, service: QueryService, plan: _Plan, options: QueryOptions, source: Actor) -> None:
         self._index = service.index
         self._events = service.events
         self._page_size = service.page_size

@@ -6,9 +6,11 @@ converted to another transfer syntax here when their peer does not accept it as 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO
 
+from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import InvalidQuery, NotFound
 from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.domain.uids import is_valid_uid
@@ -85,11 +87,28 @@ class RetrieveService:
         except BlobNotFound:
             raise _missing(location) from None
 
-    def retrieved(self, source: str, locations: Sequence[InstanceLocation]) -> None:
-        """Adapters report what they sent, once per retrieve, for audit and metrics."""
-        studies = tuple(sorted({loc.study_instance_uid for loc in locations}))
+    def retrieved(
+        self,
+        source: Actor | str,
+        locations: Sequence[InstanceLocation],
+        *,
+        purpose: str = "retrieve",
+        destination: str | None = None,
+    ) -> None:
+        """Adapters report what they sent, once per retrieve, for audit and metrics: ``purpose`` "view" for
+        what people look at (metadata, rendered images), ``destination`` a C-MOVE's destination AE."""
+        per_study = Counter(loc.study_instance_uid for loc in locations)
+        studies = tuple(sorted(per_study))
         size = sum(loc.size for loc in locations)
-        self.events.publish(InstancesRetrieved(source, studies, len(locations), size))
+        counts = tuple(per_study[study] for study in studies)
+        actor = as_actor(source)
+        event = InstancesRetrieved(actor, studies, len(locations), size, purpose, destination, counts)
+        self.events.publish(event)
+
+    def viewed(self, source: Actor | str, study_instance_uid: str, instances: int) -> None:
+        """Adapters report headers shown to a person (a viewer loading a study's metadata)."""
+        event = InstancesRetrieved(as_actor(source), (study_instance_uid,), instances, purpose="view")
+        self.events.publish(event)
 
 
 def _missing(location: InstanceLocation) -> NotFound:
