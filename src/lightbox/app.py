@@ -14,6 +14,7 @@ from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.events import EventBus
+from lightbox.services.export import ExportService
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
@@ -61,6 +62,7 @@ class Archive:
     admin: AdminService
     metrics: Metrics
     accounts: AccountService
+    export: ExportService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -87,6 +89,19 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     metadata = MetadataService(index, blobs)
     admin = AdminService(index, settings)
     accounts = AccountService(index)
+    export = ExportService(retrieve, events)
     return Archive(
-        settings, index, blobs, events, ingest, manage, retrieve, query, metadata, admin, metrics, accounts
+        settings,
+        index,
+        blobs,
+        events,
+        ingest,
+        manage,
+        retrieve,
+        query,
+        metadata,
+        admin,
+        metrics,
+        accounts,
+        export,
     )
