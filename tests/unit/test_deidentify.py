@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import io
+from pathlib import Path
 from typing import Any
 
 import pydicom
+import pydicom.data
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -207,7 +209,10 @@ def test_each_kind_of_action() -> None:
 
 
 def test_private_curve_overlay_and_file_meta_are_cleaned() -> None:
-    ds = deidentified(ct())
+    original = ct()
+    original.file_meta.MediaStorageSOPInstanceUID = generate_uid()  # a writer that got it wrong
+    ds = deidentified(original)
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert not any(element.tag.is_private for element in ds.iterall())
     assert not any(element.tag.group in (0x5000, 0x6000) for element in ds)
     assert "SourceApplicationEntityTitle" not in ds.file_meta
@@ -389,3 +394,24 @@ def test_resolved_actions_cover_the_standard_codes() -> None:
     assert RESOLVED["X/Z/D"] is RESOLVED["Z/D"] is RESOLVED["X/D"] is Action.DUMMY
     assert RESOLVED["X/Z/U*"] is Action.KEEP
     assert RESOLVED["C"] is Action.DUMMY
+
+
+SAMPLES = Path(pydicom.data.__file__).parent / "test_files"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "image_dfl.dcm"],
+)
+def test_real_objects_in_other_transfer_syntaxes(name: str) -> None:
+    original = pydicom.dcmread(SAMPLES / name)
+    ds = deidentified(original)
+    assert deidentify_json(original.to_json_dict(), options()) == ds.to_json_dict()
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    back = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert back.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+    assert back.PixelData == original.PixelData
+    assert back.SOPInstanceUID == Pseudonyms(KEY).uid(original.SOPInstanceUID)
+    assert not any(element.tag.is_private for element in back.iterall())
+    assert str(original.PatientName).encode() not in buf.getvalue()

@@ -16,7 +16,9 @@ def deidentify_dataset(ds: Dataset, options: DeidentifyOptions) -> None:
     _clean(ds, profile)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        _clean(meta, profile)  # Media Storage SOP Instance UID is a U like SOP Instance UID: they still agree
+        _clean(meta, profile)
+        if "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID  # PS3.10 7.1: the two are the same UID
     for element in profile.stamp():
         ds[element.tag] = element
 
