@@ -16,6 +16,7 @@ from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.audit import AuditService
 from lightbox.services.events import EventBus
+from lightbox.services.export import ExportService
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
@@ -64,6 +65,7 @@ class Archive:
     metrics: Metrics
     accounts: AccountService
     audit: AuditService
+    export: ExportService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -98,6 +100,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         else None
     )
     audit = AuditService(index, recorder)
+    export = ExportService(retrieve, events)
     return Archive(
         settings,
         index,
@@ -112,4 +115,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         metrics,
         accounts,
         audit,
+        export,
     )

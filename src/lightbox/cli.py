@@ -1,4 +1,4 @@
-"""The one CLI: ``lightbox serve | import | reindex | ae ... | user ... | token ...``.
+"""The one CLI: ``lightbox serve | import | export | reindex | ae ... | user ... | token ...``.
 
 Every command takes ``--data-dir`` and ``--config`` so that it acts on the same archive as ``serve``.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,9 +20,11 @@ from lightbox import __version__
 from lightbox.app import Archive, build_archive
 from lightbox.audit.lines import audit_line
 from lightbox.config import Settings, load_settings
+from lightbox.deidentify.keys import MIN_KEY_BYTES
 from lightbox.domain.accounts import Role, format_ae_permissions, parse_ae_permissions, parse_role
 from lightbox.domain.audit import AuditAction, AuditFilter
 from lightbox.domain.errors import ConfigurationError, LightboxError
+from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.services.audit import MAX_LIMIT as MAX_AUDIT_LIMIT
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -166,6 +169,83 @@ def import_(
         archive.close()
     # 130: stopped by Ctrl-C (128 + SIGINT), as shells report it.
     sys.exit(130 if summary.interrupted else 1 if summary.rejected else 0)
+
+
+@main.command("export")
+@archive_options
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--patient", "patients", multiple=True, metavar="ID", help="A patient's studies (repeatable).")
+@click.option("--study", "studies", multiple=True, metavar="UID", help="A study (repeatable).")
+@click.option("--series", "series", multiple=True, metavar="UID", help="A series (repeatable).")
+@click.option(
+    "--deidentify",
+    is_flag=True,
+    help="Apply PS3.15's Basic Application Level Confidentiality Profile (docs/deidentification.md).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --deidentify: a secret (at least 16 bytes) that makes the new UIDs and patient pseudonyms; "
+    "the same file gives the same ones again. Without it, a random key for this run.",
+)
+def export(
+    config_file: Path | None,
+    data_dir: Path | None,
+    destination: Path,
+    patients: tuple[str, ...],
+    studies: tuple[str, ...],
+    series: tuple[str, ...],
+    deidentify: bool,
+    key_file: Path | None,
+) -> None:
+    """Write patients, studies or series as DICOM files under DESTINATION/<study>/<series>/."""
+    from lightbox.importer import format_size
+
+    selections = [
+        (level, {UNIQUE_KEY[level]: list(values)})
+        for level, values in ((Level.PATIENT, patients), (Level.STUDY, studies), (Level.SERIES, series))
+        if values
+    ]
+    if not selections:
+        raise click.UsageError("name what to export: --patient, --study or --series")
+    if key_file is not None and not deidentify:
+        raise click.UsageError("--key-file goes with --deidentify")
+    # One key for the whole run: a series given twice, or a study and its patient, get the same new UIDs.
+    key = _read_key(key_file) if key_file is not None else secrets.token_bytes(32)
+    with opened_archive(config_file, data_dir) as archive:
+        for level, uids in selections:
+            archive.export.check(level, uids)  # every selection, before anything is written
+        results = [
+            archive.export.export(level, uids, destination, deidentify=deidentify, source="cli", key=key)
+            for level, uids in selections
+        ]
+    written = sum(r.written for r in results)
+    there = sum(r.instances for r in results) - written
+    line = f"exported {written} instances, {format_size(sum(r.size for r in results))}, to {destination}"
+    line += ", de-identified" if deidentify else ""
+    click.echo(line + (f"; {there} were there already" if there else ""))
+    burned_in = sum(r.burned_in for r in results)
+    if burned_in:
+        click.echo(
+            f"warning: {burned_in} instances declare burned-in annotation (Burned In Annotation YES): "
+            "their pixel data is exported as stored and may show identifying text",
+            err=True,
+        )
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--key-file") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise click.BadParameter(
+            f"{path} holds {len(key)} bytes; a key needs at least {MIN_KEY_BYTES} "
+            "(make one with: openssl rand -hex 32 > FILE)",
+            param_hint="--key-file",
+        )
+    return key
 
 
 @main.command()

@@ -476,7 +476,8 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
         f"replaced         {summary.replaced:>8}",
         f"kept existing    {summary.kept_existing:>8}",
         f"rejected         {len(summary.rejected):>8}",
-        f"{summary.files} files, {_size(summary.bytes_read)} in {summary.elapsed:.1f} s ({rate:.1f} files/s)"
+        f"{summary.files} files, {format_size(summary.bytes_read)} in {summary.elapsed:.1f} s"
+        + f" ({rate:.1f} files/s)"
         + (f"; {summary.dicomdirs} DICOMDIR read" if summary.dicomdirs else ""),
     ]
     if summary.interrupted:
@@ -491,7 +492,7 @@ def print_summary(summary: ImportSummary, console: Console) -> None:
         console.print(Text(line), soft_wrap=True, highlight=False)
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
     value, unit = float(n), "bytes"
     for larger in ("kB", "MB", "GB"):
         if value < 1000:

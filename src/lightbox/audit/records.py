@@ -128,6 +128,23 @@ def changed(e: ev.SettingsChanged) -> Iterator[AuditRecord]:
     yield record(e.source, AuditAction.ADMIN, SUCCESS, detail=f"{e.what}: {e.subject}")
 
 
+def exported(e: ev.InstancesExported) -> Iterator[AuditRecord]:
+    how = "de-identified" if e.deidentified else "as stored"
+    detail = f"{e.level} {e.uid} to {e.destination}, {how}"
+    studies = e.study_instance_uids
+    if len(studies) != 1:
+        detail += f", {len(studies)} studies: {' '.join(studies)}"
+    yield record(
+        e.source,
+        AuditAction.EXPORT,
+        SUCCESS,
+        patient_id=e.uid if e.level == "PATIENT" and "\\" not in e.uid else None,
+        study=studies[0] if len(studies) == 1 else None,
+        instances=e.instances,
+        detail=detail,
+    )
+
+
 MAPPERS: dict[type, Callable[[Any], Iterator[AuditRecord]]] = {
     ev.InstanceStored: stored,
     ev.InstanceRejected: rejected,
@@ -137,4 +154,5 @@ MAPPERS: dict[type, Callable[[Any], Iterator[AuditRecord]]] = {
     ev.InstancesDeleted: deleted,
     ev.LoginAttempted: login,
     ev.SettingsChanged: changed,
+    ev.InstancesExported: exported,
 }

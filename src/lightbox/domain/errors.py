@@ -69,5 +69,9 @@ class Conflict(LightboxError):
     http_status = 409
 
 
+class NotWritable(LightboxError):
+    """A place the archive was asked to write to (an export's destination) cannot be written."""
+
+
 class ConfigurationError(LightboxError):
     """The settings are invalid; raised at start with a message that says what to fix."""

@@ -102,6 +102,22 @@ class SettingsChanged:
     subject: str
 
 
+@dataclass(frozen=True, slots=True)
+class InstancesExported:
+    """Instances were written out as files (``level`` PATIENT, STUDY, SERIES or IMAGE, ``uid`` its unique key;
+    several values joined with a backslash, as DICOM joins them). UIDs are the stored ones, also when the
+    files were de-identified."""
+
+    source: Actor
+    level: str
+    uid: str
+    study_instance_uids: tuple[str, ...]
+    instances: int
+    deidentified: bool
+    destination: str
+    size: int = 0  # bytes written (files found there already, identical, count as instances, not bytes)
+
+
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type, list[Callable[[Any], None]]] = {}
