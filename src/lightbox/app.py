@@ -22,6 +22,7 @@ from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
 from lightbox.services.retrieve import RetrieveService
+from lightbox.services.shares import ShareService
 from lightbox.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Archive:
     accounts: AccountService
     audit: AuditService
     export: ExportService
+    shares: ShareService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -101,6 +103,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     )
     audit = AuditService(index, recorder)
     export = ExportService(retrieve, events)
+    shares = ShareService(index, events)
     return Archive(
         settings,
         index,
@@ -116,4 +119,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         accounts,
         audit,
         export,
+        shares,
     )

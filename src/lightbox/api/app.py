@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from lightbox import __version__
-from lightbox.api import audit, auth, content, login, observability, system
+from lightbox.api import audit, auth, content, login, observability, shares, system
 from lightbox.app import Archive
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
@@ -32,7 +32,9 @@ def create_http_app(
     oidc = oidc or verifier_from_settings(archive.settings.security)
     problems.install(app)
     # Innermost: CORS answers a browser's preflight (which carries no credentials) before it
-    app.add_middleware(auth.Authentication, accounts=archive.accounts, executor=executor, oidc=oidc)
+    app.add_middleware(
+        auth.Authentication, accounts=archive.accounts, executor=executor, oidc=oidc, shares=archive.shares
+    )
     _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
     app.include_router(dicomweb_router(archive, executor))
@@ -40,6 +42,7 @@ def create_http_app(
     app.include_router(system.router(archive, executor))
     app.include_router(login.router(archive, executor))
     app.include_router(audit.router(archive, executor))
+    app.include_router(shares.router(archive, executor))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")

@@ -23,11 +23,14 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightbox.api.schemas import problem_responses
+from lightbox.api.share_access import SHARE_COOKIE, SHARE_LANDING, share_allows
 from lightbox.dicomweb.problems import problem
-from lightbox.domain.accounts import Permission, User
+from lightbox.domain.accounts import Permission, Role, User
 from lightbox.domain.actor import Actor
+from lightbox.domain.shares import SHARE_PREFIX, ShareAccess
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
+from lightbox.services.shares import ShareService
 
 SESSION_COOKIE = "lightbox_session"
 CSRF_COOKIE = "lightbox_csrf"
@@ -48,6 +51,8 @@ def required_permission(method: str, path: str) -> Permission | None:
             return Permission.READ  # QIDO-RS, WADO-RS, WADO-URI: search, retrieve, view
         if method == "POST" and path.startswith("/dicom-web/studies"):
             return Permission.STORE  # STOW-RS
+    if path == "/api/shares" or path.startswith("/api/shares/"):
+        return Permission.SHARE  # the share service decides whose links one may see and revoke
     if path == "/api/statistics" or any(path == p or path.startswith(p + "/") for p in _CONTENT_LISTS):
         if method in _READ_METHODS:
             return Permission.READ
@@ -77,18 +82,27 @@ def bearer_token(scope: Scope) -> str | None:
 
 class Authentication:
     def __init__(
-        self, app: ASGIApp, accounts: AccountService, executor: Executor, oidc: OidcVerifier | None = None
+        self,
+        app: ASGIApp,
+        accounts: AccountService,
+        executor: Executor,
+        oidc: OidcVerifier | None = None,
+        shares: ShareService | None = None,
     ) -> None:
         self.app = app
         self.accounts = accounts
         self.executor = executor
         self.oidc = oidc  # JWT bearer tokens of an OpenID Connect issuer, when one is configured
+        self.shares = shares  # share links: one study, read-only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in OPEN_ROUTES:
+        if scope["type"] != "http" or _open(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         found = await self._user(scope)
+        if found is None and (access := await self._share(scope)) is not None:
+            await self._as_share(access, scope, receive, send)
+            return
         if found is None:
             detail = (
                 "authentication required: send Authorization: Bearer <API token>, or log in (POST /api/login)"
@@ -111,10 +125,38 @@ class Authentication:
         state["user"], state["credentials"] = user, credentials
         await self.app(scope, receive, send)
 
+    async def _share(self, scope: Scope) -> ShareAccess | None:
+        """The share link of the request's bearer token or share cookie, when it is valid."""
+        token = bearer_token(scope) or _cookie(scope, SHARE_COOKIE)
+        if self.shares is None or token is None or not token.startswith(SHARE_PREFIX):
+            return None
+        access = await asyncio.get_running_loop().run_in_executor(self.executor, self.shares.access, token)
+        if access is None:
+            client = scope.get("client")
+            actor = Actor("http", address=client[0] if client else None)
+            self.accounts.login_failed(actor, "share", "share link unknown, expired or revoked")
+        return access
+
+    async def _as_share(self, access: ShareAccess, scope: Scope, receive: Receive, send: Send) -> None:
+        link = access.link
+        if not share_allows(
+            scope["method"], scope["path"], scope.get("query_string", b""), link.study_instance_uid
+        ):
+            detail = f"this share link opens study {link.study_instance_uid} only, read-only"
+            await _refuse(scope, receive, send, 403, detail)
+            return
+        state = scope.setdefault("state", {})
+        # A viewer by the name of the link, for the routes and the audit trail; and what it may see
+        state["user"] = User(f"share-{link.id}", Role.VIEWER, False, link.created_at)
+        state["credentials"], state["share"] = "share", access
+        await self.app(scope, receive, send)
+
     async def _user(self, scope: Scope) -> tuple[User, str, str | None] | None:
         """The request's user, how it authenticated, and the CSRF token hash its session requires."""
         loop = asyncio.get_running_loop()
         token = bearer_token(scope)
+        if token is not None and token.startswith(SHARE_PREFIX):
+            return None  # a share link's, not a user's
         client = scope.get("client")
         actor = Actor("http", address=client[0] if client else None)
         if token is not None and token.startswith(TOKEN_PREFIX):
@@ -133,6 +175,11 @@ class Authentication:
             return None
         found = await loop.run_in_executor(self.executor, self.accounts.session_user, session)
         return (found[0], "session", found[1]) if found else None
+
+
+def _open(method: str, path: str) -> bool:
+    """The health check, the login, and the page a share link opens (it checks its own token)."""
+    return (method, path) in OPEN_ROUTES or (method in ("GET", "HEAD") and path.startswith(SHARE_LANDING))
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:

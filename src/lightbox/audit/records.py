@@ -145,6 +145,17 @@ def exported(e: ev.InstancesExported) -> Iterator[AuditRecord]:
     )
 
 
+def shared(e: ev.ShareChanged) -> Iterator[AuditRecord]:
+    link = e.link
+    how = "de-identified" if link.deidentify else "as stored"
+    detail = (
+        f"link {link.id} {e.what}: by {link.created_by}, {how}, until {link.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if link.note:
+        detail += f" ({link.note})"
+    yield record(e.source, AuditAction.SHARE, SUCCESS, study=link.study_instance_uid, detail=detail)
+
+
 MAPPERS: dict[type, Callable[[Any], Iterator[AuditRecord]]] = {
     ev.InstanceStored: stored,
     ev.InstanceRejected: rejected,
@@ -155,4 +166,5 @@ MAPPERS: dict[type, Callable[[Any], Iterator[AuditRecord]]] = {
     ev.LoginAttempted: login,
     ev.SettingsChanged: changed,
     ev.InstancesExported: exported,
+    ev.ShareChanged: shared,
 }

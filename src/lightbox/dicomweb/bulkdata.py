@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from lightbox.app import Archive
 from lightbox.dicomweb.problems import problem
+from lightbox.dicomweb.share_scope import PIXEL_TAGS, deidentification
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -30,6 +31,8 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         response_class=StreamingResponse,
     )
     async def bulkdata(request: Request, study: str, series: str, instance: str, tag: str) -> Response:
+        if deidentification(request) is not None and tag.upper() not in PIXEL_TAGS:
+            return problem(403, "a de-identified share link gives the pixel data only of the bulk data")
         if not _accepts_octet_stream(request.headers.get("accept", "")):
             return problem(406, f'bulk data is served as multipart/related; type="{OCTET_STREAM}"')
         loop = asyncio.get_running_loop()

@@ -16,8 +16,10 @@ from fastapi import APIRouter, Request, Response
 
 from lightbox.api.actor import request_actor
 from lightbox.app import Archive
+from lightbox.deidentify import deidentify_json
 from lightbox.dicomweb.media import DICOM_JSON, JSON, choose
 from lightbox.dicomweb.problems import problem
+from lightbox.dicomweb.share_scope import deidentification
 from lightbox.dicomweb.urls import dicomweb_base
 from lightbox.index.base import InstanceLocation
 
@@ -36,8 +38,12 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
                 f"/instances/{location.sop_instance_uid}/bulkdata/{tag}"
             )
 
+        deidentify = deidentification(request)
+
         def build() -> tuple[bytes, int]:
             documents = list(archive.metadata.documents(bulk_uri, study, series, instance))
+            if deidentify is not None:
+                documents = [deidentify_json(document, deidentify) for document in documents]
             return orjson.dumps(documents), len(documents)
 
         body, count = await asyncio.get_running_loop().run_in_executor(executor, build)

@@ -18,9 +18,11 @@ from fastapi import APIRouter, Request, Response
 
 from lightbox.api.actor import request_actor
 from lightbox.app import Archive
+from lightbox.deidentify import deidentify_json
 from lightbox.dicomweb.media import DICOM_JSON, JSON, negotiate
 from lightbox.dicomweb.qido_identifier import Identifier, Resource, build_identifier
 from lightbox.dicomweb.qido_params import parse_search
+from lightbox.dicomweb.share_scope import deidentification, narrow_search
 from lightbox.dicomweb.urls import dicomweb_base
 from lightbox.domain.errors import InvalidQuery
 from lightbox.domain.levels import Level, Model
@@ -59,6 +61,9 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             offset=params.offset,
             limit=page + 1,
         )
+        if not narrow_search(request, identifier.dataset):
+            return Response(status_code=204)  # a share link's search for another study: nothing matches
+        deidentify = deidentification(request)
         finish = _finisher(resource, identifier, f"{dicomweb_base(request)}/studies", ae_title)
         source = request_actor(request, "qido")
 
@@ -74,6 +79,8 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             del matches[page:]
             for match in matches:
                 finish(match)
+            if deidentify is not None:
+                matches = [deidentify_json(match, deidentify) for match in matches]
             return orjson.dumps(matches), len(matches), remaining
 
         body, count, remaining = await asyncio.get_running_loop().run_in_executor(executor, run)

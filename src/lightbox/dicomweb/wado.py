@@ -23,7 +23,9 @@ from pydicom.uid import UID
 
 from lightbox.api.actor import request_actor
 from lightbox.app import Archive
+from lightbox.deidentify import DeidentifyOptions
 from lightbox.dicomweb import frames
+from lightbox.dicomweb.share_scope import deidentification
 from lightbox.dicomweb.wado_accept import (
     DICOM,
     DicomChoice,
@@ -130,9 +132,10 @@ class _Wado:
                 "transfer syntax: ask for transfer-syntax=* (as stored) or 1.2.840.10008.1.2.1"
             )
         source = client_source(request)
+        deidentify = deidentification(request)
         # The first object is prepared before the response starts, so that a missing blob or a failed
         # conversion of a lone object is answered with its status rather than with a broken body
-        first, skipped = await self._first_prepared(plan)
+        first, skipped = await self._first_prepared(plan, deidentify)
         choice = next(c for c, syntax in plan[skipped][1] if syntax == first.transfer_syntax)
         if len(locations) == 1 and not choice.multipart:
             # a bare application/dicom, for an Instance resource (PS3.18 10.4.4)
@@ -150,18 +153,21 @@ class _Wado:
                 'convertible to, an acceptable transfer syntax"'
             )
         rest = [(loc, _syntaxes(opts)) for loc, opts in plan[skipped:]]
-        body = self._object_parts(multipart, rest, first, source)
+        body = self._object_parts(multipart, rest, first, source, deidentify)
         return StreamingResponse(body, status, headers, media_type=multipart.content_type)
 
     async def _first_prepared(
-        self, plan: list[tuple[InstanceLocation, list[tuple[DicomChoice, str]]]]
+        self,
+        plan: list[tuple[InstanceLocation, list[tuple[DicomChoice, str]]]],
+        deidentify: DeidentifyOptions | None,
     ) -> tuple[OutgoingObject, int]:
         """The first object of the plan that can be prepared, and how many before it could not. A lone
         object's error is raised (NotAcceptable for a failed conversion); so is the last one's when no
         object of several can be prepared."""
         for position, (location, options) in enumerate(plan):
             try:
-                obj = await prepare_any(self.retrieve, self.executor, location, _syntaxes(options))
+                syntaxes = _syntaxes(options)
+                obj = await prepare_any(self.retrieve, self.executor, location, syntaxes, None, deidentify)
                 return obj, position
             except LightboxError as exc:
                 if position + 1 < len(plan):
@@ -183,6 +189,7 @@ class _Wado:
         plan: list[tuple[InstanceLocation, list[str]]],
         first: OutgoingObject,
         source: Actor,
+        deidentify: DeidentifyOptions | None,
     ) -> AsyncIterator[bytes]:
         """The parts of the objects of ``plan``, ``first`` (prepared already) being the first's."""
         sent: list[InstanceLocation] = []
@@ -197,7 +204,9 @@ class _Wado:
                 else:
                     read_ahead = functools.partial(self.retrieve.prefetch_ahead, locations, i)
                     try:
-                        obj = await prepare_any(self.retrieve, self.executor, location, syntaxes, read_ahead)
+                        obj = await prepare_any(
+                            self.retrieve, self.executor, location, syntaxes, read_ahead, deidentify
+                        )
                     except LightboxError as exc:
                         # Nothing of it was written: the other parts still go, and the log says why
                         # (the status line is gone already)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 from typing import BinaryIO
 
+from lightbox.deidentify import DeidentifyOptions
 from lightbox.formats.file_meta import encode_file_meta
 from lightbox.index.base import InstanceLocation
 from lightbox.services.retrieve import RetrieveService
@@ -58,11 +59,18 @@ async def prepare(
     location: InstanceLocation,
     transfer_syntax: str,
     read_ahead: Callable[[], None] | None = None,
+    deidentify: DeidentifyOptions | None = None,
 ) -> OutgoingObject:
-    """The object in ``transfer_syntax``: its stored syntax, or one ``retrieve.converted`` produces.
-    ``read_ahead`` runs first, in the same trip to the executor (a series' next objects asked of storage).
-    Raises the retrieve service's errors (NotFound for a missing blob, CannotConvert)."""
+    """The object in ``transfer_syntax``: its stored syntax, or one ``retrieve.converted`` produces;
+    de-identified with ``deidentify``. ``read_ahead`` runs first, in the same trip to the executor (a
+    series' next objects asked of storage). Raises the retrieve service's errors (NotFound for a missing
+    blob, CannotConvert)."""
     loop = asyncio.get_running_loop()
+    if deidentify is not None:
+        whole = await loop.run_in_executor(
+            executor, _deidentified, retrieve, location, transfer_syntax, deidentify, read_ahead
+        )
+        return OutgoingObject(location, transfer_syntax, whole, b"")
     if transfer_syntax == location.transfer_syntax_uid:
         first, rest = await loop.run_in_executor(executor, _open, retrieve, location, read_ahead)
         return OutgoingObject(location, transfer_syntax, first, rest)
@@ -91,6 +99,18 @@ def _open(
     return first, f
 
 
+def _deidentified(
+    retrieve: RetrieveService,
+    location: InstanceLocation,
+    transfer_syntax: str,
+    options: DeidentifyOptions,
+    read_ahead: Callable[[], None] | None,
+) -> bytes:
+    if read_ahead is not None:
+        read_ahead()
+    return retrieve.deidentified(location, transfer_syntax, options)
+
+
 def _convert(
     retrieve: RetrieveService,
     location: InstanceLocation,
@@ -108,13 +128,14 @@ async def prepare_any(
     location: InstanceLocation,
     syntaxes: Sequence[str],
     read_ahead: Callable[[], None] | None = None,
+    deidentify: DeidentifyOptions | None = None,
 ) -> OutgoingObject:
     """The object in the first of ``syntaxes`` it converts to. Raises the last CannotConvert when none
     does, and the retrieve service's other errors at once."""
     failure: CannotConvert | None = None
     for syntax in syntaxes:
         try:
-            return await prepare(retrieve, executor, location, syntax, read_ahead)
+            return await prepare(retrieve, executor, location, syntax, read_ahead, deidentify)
         except CannotConvert as exc:
             failure = exc
     assert failure is not None, "no transfer syntax to prepare the object in"

@@ -17,7 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from lightbox.app import Archive
+from lightbox.deidentify import DeidentifyOptions
 from lightbox.dicomweb import frames, render
+from lightbox.dicomweb.share_scope import deidentification
 from lightbox.dicomweb.wado import client_source
 from lightbox.dicomweb.wado_accept import (
     ANY,
@@ -74,7 +76,9 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             if transferSyntax is not None and transferSyntax != ANY and not is_valid_uid(transferSyntax):
                 raise InvalidQuery(f"transferSyntax {transferSyntax!r} is not a UID (PS3.18 9.4.2.4)")
             location = await _locate(retrieve, executor, study, series, instance)
-            return await _dicom(retrieve, executor, location, transferSyntax, source)
+            return await _dicom(
+                retrieve, executor, location, transferSyntax, source, deidentification(request)
+            )
         if transferSyntax is not None:
             raise InvalidQuery("transferSyntax applies to application/dicom only (PS3.18 9.4.2.4)")
         frame = _positive(frameNumber, "frameNumber", 1)
@@ -122,6 +126,7 @@ async def _dicom(
     location: InstanceLocation,
     wanted: str | None,
     source: Actor,
+    deidentify: DeidentifyOptions | None = None,
 ) -> Response:
     syntax = object_syntax(wanted, location.transfer_syntax_uid)
     if syntax is None:
@@ -130,7 +135,7 @@ async def _dicom(
             "and converts to 1.2.840.10008.1.2.1 or a lossless syntax at most"
         )
     try:
-        obj = await prepare(retrieve, executor, location, syntax)
+        obj = await prepare(retrieve, executor, location, syntax, deidentify=deidentify)
     except CannotConvert as exc:
         raise NotAcceptable(f"the object cannot be given in {syntax}: {exc}") from exc
     # No transfer-syntax parameter: PS3.18 8.7.3.5.2 forbids it in URI responses

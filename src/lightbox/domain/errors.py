@@ -73,5 +73,12 @@ class NotWritable(LightboxError):
     """A place the archive was asked to write to (an export's destination) cannot be written."""
 
 
+class Forbidden(LightboxError):
+    """The caller is known but may not do this (a role, or someone else's share link)."""
+
+    dicom_status = status.REFUSED_NOT_AUTHORIZED
+    http_status = 403
+
+
 class ConfigurationError(LightboxError):
     """The settings are invalid; raised at start with a message that says what to fix."""

@@ -19,6 +19,7 @@ from lightbox.domain.levels import Level
 from lightbox.index.accounts import AccountStore
 from lightbox.index.attributes import InstanceRows
 from lightbox.index.audit import AuditStore
+from lightbox.index.shares import ShareStore
 
 
 class DuplicatePolicy(enum.StrEnum):
@@ -205,7 +206,7 @@ class Deletion:
     size_bytes: int
 
 
-class Index(AccountStore, AuditStore, abc.ABC):
+class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
     """The archive's database: content, the AE registry and accounts (``index/accounts.py``)."""
 
     # --- lifecycle -------------------------------------------------------------------------------------

@@ -249,3 +249,19 @@ audit_head = Table(
     Column("seq", Id, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Share links: one study each, for someone outside the archive's users; the token's SHA-256 only
+share_links = Table(
+    "share_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("study_instance_uid", String(64), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("deidentify", Boolean, nullable=False),
+    Column("pseudonym_key", String(64), nullable=False),  # hex: keys the share's de-identified pseudonyms
+    Column("note", Text, nullable=False),
+)

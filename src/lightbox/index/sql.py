@@ -70,6 +70,7 @@ from lightbox.index.models import (
 )
 from lightbox.index.sql_accounts import SqlAccounts
 from lightbox.index.sql_audit import SqlAudit
+from lightbox.index.sql_shares import SqlShares
 from lightbox.index.utc import aware, aware_or_none
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SqlIndex(SqlAccounts, SqlAudit, Index):
+class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
     def __init__(self, url: str, *, synchronous_commit: bool = False, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
         self._synchronous_commit = synchronous_commit

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lightbox.domain.actor import Actor
+from lightbox.domain.shares import ShareLink
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,15 @@ class InstancesExported:
     deidentified: bool
     destination: str
     size: int = 0  # bytes written (files found there already, identical, count as instances, not bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareChanged:
+    """A share link was created, opened or revoked (``what``)."""
+
+    source: Actor
+    what: str
+    link: ShareLink
 
 
 class EventBus:

@@ -6,14 +6,19 @@ converted to another transfer syntax here when their peer does not accept it as 
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO
 
+import pydicom
+
+from lightbox.deidentify import DeidentifyOptions, deidentify_dataset
 from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import InvalidQuery, NotFound
 from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.domain.uids import is_valid_uid
+from lightbox.formats.file_meta import encode_file_meta
 from lightbox.index.base import Index, InstanceLocation
 from lightbox.services import transcode
 from lightbox.services.events import EventBus, InstancesRetrieved
@@ -79,6 +84,22 @@ class RetrieveService:
         in the executor, one object at a time. Raises ``transcode.CannotConvert`` when it cannot be done."""
         with self.open(location) as f:
             return transcode.convert(f, transfer_syntax)
+
+    def deidentified(
+        self, location: InstanceLocation, transfer_syntax: str, options: DeidentifyOptions
+    ) -> bytes:
+        """The object de-identified (``lightbox.deidentify``), as a whole Part 10 file in ``transfer_syntax``
+        (converted first when it is not the stored one). Blocking and memory-bound, as ``converted`` is."""
+        if transfer_syntax == location.transfer_syntax_uid:
+            with self.open(location) as f:
+                ds = pydicom.dcmread(f)
+        else:
+            meta = encode_file_meta(location.sop_class_uid, location.sop_instance_uid, transfer_syntax)
+            ds = pydicom.dcmread(io.BytesIO(meta + self.converted(location, transfer_syntax)))
+        deidentify_dataset(ds, options)
+        out = io.BytesIO()
+        pydicom.dcmwrite(out, ds, enforce_file_format=True)
+        return out.getvalue()
 
     def chunks(self, location: InstanceLocation, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The stored object (or a byte range of it) in chunks, for streaming responses."""
