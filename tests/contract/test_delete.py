@@ -14,7 +14,8 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import Connection
 
-from lightbox.domain.errors import InvalidQuery, NotFound
+from lightbox.domain.actor import Actor
+from lightbox.domain.errors import Forbidden, InvalidQuery, NotFound
 from lightbox.domain.levels import Level
 from lightbox.index.base import ContentFilter, Deletion, DuplicatePolicy, IndexStatistics
 from lightbox.index.sql import SqlIndex
@@ -240,8 +241,8 @@ def test_crash_before_the_index_commit_changes_nothing(
 
     original = archive.index._delete
 
-    def dies_before_commit(conn: Connection, level: Level, uid: str) -> Deletion:
-        original(conn, level, uid)
+    def dies_before_commit(conn: Connection, level: Level, uid: str, only_by: str | None) -> Deletion:
+        original(conn, level, uid, only_by)
         raise SimulatedCrash  # the process stops inside the transaction: nothing of it commits
 
     monkeypatch.setattr(archive.index, "_delete", dies_before_commit)
@@ -389,3 +390,27 @@ def test_deletes_racing_stores_of_the_same_study(archive: Archive) -> None:
     keys = set(archive.blobs.keys())
     assert len(keys) == len(indexed) and archive.index.indexed_blob_keys(keys) == keys
     assert archive.index.pending_blob_deletions(10) == []
+
+
+def test_own_only_deletes_what_the_user_stored_and_nothing_else(archive: Archive) -> None:
+    study, shared = generate_uid(), generate_uid()
+    rita, bob = Actor("stow", user="rita"), Actor("stow", user="bob")
+
+    def store(actor: Actor, study_uid: str) -> str:
+        return archive.ingest.ingest([part10(StudyInstanceUID=study_uid)], actor).sop_instance_uid
+
+    store(rita, study)
+    mine = store(rita, shared)
+    store(bob, shared)
+    anonymous = archive.store(StudyInstanceUID=shared)  # no user: an AE, an import
+    for target in (shared, study):  # bob stored only some of one, none of the other
+        with pytest.raises(Forbidden):
+            archive.manage.delete(Level.STUDY, target, bob, own_only=True)
+    with pytest.raises(Forbidden):
+        archive.manage.delete(Level.IMAGE, anonymous, rita, own_only=True)
+    with pytest.raises(Forbidden):
+        archive.manage.delete(Level.STUDY, study, "cli", own_only=True)  # no user named
+    assert archive.manage.delete(Level.IMAGE, mine, rita, own_only=True).sop_instance_uids == (mine,)
+    assert len(archive.manage.delete(Level.STUDY, study, rita, own_only=True).sop_instance_uids) == 1
+    assert archive.stats().studies == 1  # the shared study, with bob's and the anonymous instance
+    _assert_counters_match_rows(archive.index)

@@ -44,9 +44,9 @@ def _call(server: RunningServer, method: str, path: str, token: str | None, **kw
     return httpx.request(method, server.base_url + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
 
 
-def _stow_body() -> tuple[bytes, dict[str, str]]:
+def _stow_body(blob: bytes | None = None) -> tuple[bytes, dict[str, str]]:
     boundary = "lightbox-auth-test"
-    blob = part10(StudyInstanceUID=STUDY)
+    blob = blob or part10(StudyInstanceUID=STUDY)
     body = (
         f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
         + blob
@@ -92,10 +92,22 @@ def test_health_is_open(server: tuple[RunningServer, dict[str, str]]) -> None:
 
 # What each role gets: the status of each request (200/204 allowed, 403 refused, 404 allowed but absent)
 EXPECTED = {
-    "admin": {"search": 200, "store": 200, "delete": 404, "system": 200, "metrics": 200, "list": 200},
-    "radiologist": {"search": 200, "store": 200, "delete": 403, "system": 403, "metrics": 403, "list": 200},
-    "viewer": {"search": 200, "store": 403, "delete": 403, "system": 403, "metrics": 403, "list": 200},
-    "uploader": {"search": 403, "store": 200, "delete": 403, "system": 403, "metrics": 403, "list": 403},
+    "admin": {
+        **{"search": 200, "store": 200, "delete": 404, "system": 200, "metrics": 200, "list": 200},
+        **{"audit": 200, "shares": 200},
+    },
+    "radiologist": {  # a radiologist may delete what they stored: here, nothing of that UID
+        **{"search": 200, "store": 200, "delete": 404, "system": 403, "metrics": 403, "list": 200},
+        **{"audit": 403, "shares": 200},
+    },
+    "viewer": {
+        **{"search": 200, "store": 403, "delete": 403, "system": 403, "metrics": 403, "list": 200},
+        **{"audit": 403, "shares": 403},
+    },
+    "uploader": {
+        **{"search": 403, "store": 200, "delete": 403, "system": 403, "metrics": 403, "list": 403},
+        **{"audit": 403, "shares": 403},
+    },
 }
 
 
@@ -116,6 +128,8 @@ def test_each_role_gets_what_it_may(server: tuple[RunningServer, dict[str, str]]
         "system": _call(running, "GET", "/api/system", token).status_code,
         "metrics": _call(running, "GET", "/metrics", token).status_code,
         "list": _call(running, "GET", "/api/studies", token).status_code,
+        "audit": _call(running, "GET", "/api/audit", token).status_code,
+        "shares": _call(running, "GET", "/api/shares", token).status_code,
     }
     assert got == EXPECTED[role]
     refused = _call(running, "GET", "/api/system", token)
@@ -149,3 +163,33 @@ def test_injection_in_the_token_is_refused_and_harmless(
     ):
         assert _call(running, "GET", "/api/studies", token).status_code == 401
     assert _call(running, "GET", "/api/studies", tokens["viewer"]).status_code == 200  # users still there
+
+
+def test_a_radiologist_deletes_only_what_they_stored(server: tuple[RunningServer, dict[str, str]]) -> None:
+    running, tokens = server
+    own, mixed = generate_uid(), generate_uid()
+
+    def stow(token: str, study: str) -> str:
+        instance = generate_uid()
+        body, headers = _stow_body(part10(StudyInstanceUID=study, SOPInstanceUID=instance))
+        answer = httpx.post(
+            running.base_url + "/dicom-web/studies",
+            content=body,
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        return instance
+
+    stow(tokens["radiologist"], own)
+    mine = stow(tokens["radiologist"], mixed)
+    stow(tokens["uploader"], mixed)
+    radiologist = tokens["radiologist"]
+    refused = _call(running, "DELETE", f"/api/studies/{mixed}", radiologist)
+    assert refused.status_code == 403 and "did not store" in refused.json()["detail"]
+    assert _call(running, "DELETE", f"/api/studies/{STUDY}", radiologist).status_code == 403  # imported
+    assert _call(running, "DELETE", f"/api/instances/{mine}", radiologist).status_code == 200
+    assert _call(running, "DELETE", f"/api/studies/{own}", radiologist).status_code == 200
+    assert _call(running, "GET", f"/api/studies/{own}", radiologist).status_code == 404
+    assert _call(running, "GET", f"/api/studies/{mixed}", radiologist).status_code == 200  # the rest stays
+    assert _call(running, "DELETE", f"/api/studies/{mixed}", tokens["admin"]).status_code == 200

@@ -57,7 +57,7 @@ def required_permission(method: str, path: str) -> Permission | None:
         if method in _READ_METHODS:
             return Permission.READ
         if method == "DELETE":
-            return Permission.DELETE
+            return Permission.DELETE_OWN  # the route lets those without DELETE remove their own uploads
     return Permission.ADMINISTER  # system information, metrics, the API's documents, anything new
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from lightbox.api import schemas
 from lightbox.api.actor import request_actor
 from lightbox.app import Archive
-from lightbox.domain.actor import Actor
+from lightbox.domain.accounts import Permission
 from lightbox.domain.levels import Level
 from lightbox.index.base import ContentFilter, Deletion
 from lightbox.services.admin import DEFAULT_PAGE, MAX_CURSOR, MAX_PAGE, Page
@@ -143,8 +143,10 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             size_bytes=d.size_bytes,
         )
 
-    def source(request: Request) -> Actor:
-        return request_actor(request, "api")
+    async def remove(request: Request, level: Level, uid: str) -> schemas.Deleted:
+        """Delete as the request's user: everything, or (a radiologist) only what they stored."""
+        actor, own_only = request_actor(request, "api"), not request.state.user.may(Permission.DELETE)
+        return deleted(await call(lambda: manage.delete(level, uid, actor, own_only=own_only)))
 
     delete_description = (
         "Removes the index entries and the stored objects together; parents left empty go too. "
@@ -159,7 +161,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         responses=errors,
     )
     async def delete_study(request: Request, uid: Uid) -> schemas.Deleted:
-        return deleted(await call(lambda: manage.delete(Level.STUDY, uid, source(request))))
+        return await remove(request, Level.STUDY, uid)
 
     @routes.delete(
         "/series/{uid}",
@@ -169,7 +171,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         responses=errors,
     )
     async def delete_series(request: Request, uid: Uid) -> schemas.Deleted:
-        return deleted(await call(lambda: manage.delete(Level.SERIES, uid, source(request))))
+        return await remove(request, Level.SERIES, uid)
 
     @routes.delete(
         "/instances/{uid}",
@@ -179,6 +181,6 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         responses=errors,
     )
     async def delete_instance(request: Request, uid: Uid) -> schemas.Deleted:
-        return deleted(await call(lambda: manage.delete(Level.IMAGE, uid, source(request))))
+        return await remove(request, Level.IMAGE, uid)
 
     return routes

@@ -50,6 +50,7 @@ class NewInstance:
     source: str
     # The top-level bulk data elements: (tag, VR, element offset in the object, or -1 when unknown)
     bulk: tuple[tuple[str, str, int], ...] = ()
+    stored_by: str | None = None  # the archive user whose credentials stored it (a user may delete their own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,13 +279,14 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
     ) -> Sequence[InstanceRecord]: ...
 
     @abc.abstractmethod
-    def delete_content(self, level: Level, uid: str) -> Deletion:
+    def delete_content(self, level: Level, uid: str, only_by: str | None = None) -> Deletion:
         """Remove a study, series or instance (``level`` STUDY, SERIES or IMAGE, ``uid`` its unique key) with
         everything under it, in one transaction whose commit is durable before this returns.
 
         Parent counters are adjusted and parents left empty removed, as if the content had never been
         stored. The objects' keys are recorded as pending deletions in the same transaction, so that a crash
-        before they are removed from storage never brings the content back. Raises ``NotFound``.
+        before they are removed from storage never brings the content back. Raises ``NotFound``; with
+        ``only_by``, ``Forbidden`` unless that user stored every instance to delete.
         """
 
     @abc.abstractmethod

@@ -29,6 +29,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -38,7 +39,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from lightbox.domain.accounts import format_ae_permissions, parse_ae_permissions
-from lightbox.domain.errors import Conflict, DuplicateRejected, NotFound, OutOfResources
+from lightbox.domain.errors import Conflict, DuplicateRejected, Forbidden, NotFound, OutOfResources
 from lightbox.domain.levels import Level
 from lightbox.index import matching
 from lightbox.index.base import (
@@ -358,6 +359,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
                 "sha256": new.sha256,
                 "ingested_at": new.ingested_at,
                 "source": new.source,
+                "stored_by": new.stored_by,
                 "attrs": rows.instance.attrs,
                 "bulk": [list(item) for item in new.bulk],
             },
@@ -536,14 +538,14 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         stmt = stmt.order_by(table.c.id).limit(limit)
         return self.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
 
-    def delete_content(self, level: Level, uid: str) -> Deletion:
+    def delete_content(self, level: Level, uid: str, only_by: str | None = None) -> Deletion:
         if level not in _DELETE_TARGETS:
             raise ValueError(f"cannot delete at the {level.value} level")
         # Durable whatever synchronous_commit says: the caller removes the objects once this returns, and a
         # commit lost in a power cut would leave rows whose objects are gone.
-        return self._run(lambda conn: self._delete(conn, level, uid), write=True, durable=True)
+        return self._run(lambda conn: self._delete(conn, level, uid, only_by), write=True, durable=True)
 
-    def _delete(self, conn: Connection, level: Level, uid: str) -> Deletion:
+    def _delete(self, conn: Connection, level: Level, uid: str, only_by: str | None) -> Deletion:
         key_column, noun = _DELETE_TARGETS[level]
         target = conn.execute(
             select(
@@ -576,6 +578,12 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
             scope = instances.c.series_fk == target.series_fk
         else:
             scope = instances.c.id == target.instance_id
+        if only_by is not None:
+            # Checked under the locks: no instance of another can join the study before the delete
+            stored_by = instances.c.stored_by
+            others = select(instances.c.id).where(scope, or_(stored_by.is_(None), stored_by != only_by))
+            if conn.execute(others.limit(1)).first() is not None:
+                raise Forbidden(f"{noun} {uid} holds instances {only_by} did not store: ask an administrator")
         doomed = conn.execute(
             select(instances.c.sop_instance_uid, instances.c.blob_key, instances.c.size).where(scope)
         ).all()

@@ -211,6 +211,7 @@ class IngestService:
             ingested_at,
             str(source),
             parsed.bulk,
+            as_actor(source).user,
         )
         return self._index(new, uids, as_actor(source), committed_key=key)
 
@@ -253,6 +254,7 @@ class IngestService:
             datetime.now(UTC),
             str(source),
             parsed.bulk,
+            source.user,
         )
         return self._index(new, uids, source, committed_key=writer.key, durable=lambda: _committed(commit))
 

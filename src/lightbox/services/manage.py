@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission, format_ae_permissions
 from lightbox.domain.actor import Actor, as_actor
-from lightbox.domain.errors import InvalidObject, InvalidQuery, LightboxError, NotFound
+from lightbox.domain.errors import Forbidden, InvalidObject, InvalidQuery, LightboxError, NotFound
 from lightbox.domain.levels import Level
 from lightbox.domain.uids import is_valid_uid
 from lightbox.index.base import Deletion, Index, IndexStatistics, RemoteAE
@@ -102,7 +102,7 @@ class ManageService:
         return checks
 
     # --- delete --------------------------------------------------------------------------------------------
-    def delete(self, level: Level, uid: str, source: Actor | str) -> Deletion:
+    def delete(self, level: Level, uid: str, source: Actor | str, *, own_only: bool = False) -> Deletion:
         """Delete a study, series or instance: its index rows and its objects, nothing left orphaned.
 
         The order matters. The rows go first, in one durable transaction that also records the objects'
@@ -110,18 +110,23 @@ class ManageService:
         objects without rows, which recovery would otherwise index again and so undo an acknowledged
         delete: recovery finishes the recorded deletions first instead. Objects first would be worse: a
         crash then leaves rows whose objects are gone for good.
+
+        ``own_only``: the acting user may delete what they stored only (Forbidden otherwise).
         """
         keyword = _DELETABLE.get(level)
         if keyword is None:
             raise InvalidQuery(f"cannot delete at the {level.value} level")
         if not is_valid_uid(uid):
             raise InvalidQuery(f"{keyword} {uid!r} is not a valid UID")
-        deletion = self.index.delete_content(level, uid)
+        actor = as_actor(source)
+        if own_only and not actor.user:
+            raise Forbidden("only a user's own uploads may be deleted, and this request names no user")
+        deletion = self.index.delete_content(level, uid, only_by=actor.user if own_only else None)
         if not self._remove_objects(deletion.blob_keys):
             log.warning("objects of deleted %s %s stay pending until the next start", level.value, uid)
         self.events.publish(
             InstancesDeleted(
-                as_actor(source),
+                actor,
                 level.value,
                 uid,
                 deletion.patient_id,
