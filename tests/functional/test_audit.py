@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformati
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
+from tests.support.dcmtk import retrieve_study
 from tests.support.dicom import part10
 from tests.support.server import TEST_USER, RunningServer, lightbox_command, running_server
 
@@ -40,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     token, _ = archive.accounts.create_token("rita", "workstation")
     archive.close()
     env = {"LIGHTBOX_AUDIT_FLUSH_SECONDS": "0.2"}
-    with running_server(data, env=env, aes=["FINDSCU"]) as running:
+    with running_server(data, env=env, aes=["FINDSCU", "GETSCU"]) as running:
         yield running, token
 
 
@@ -108,6 +110,24 @@ def test_each_kind_of_act_is_recorded_with_who_where_and_which_patient(
     assert [s.Status for s, _ in assoc.send_c_find(query, FIND)][-1] == 0
     assoc.release()
 
+    # getscu retrieves the modality's study into a folder
+    with tempfile.TemporaryDirectory() as folder:
+        got = retrieve_study("getscu", running.dicom_port, DIMSE_STUDY, "-aet", "GETSCU", "-od", folder)
+        assert got.returncode == 0, got.stderr
+    # the modality sends the object again with other content: a replacement (the default duplicate policy)
+    assoc = ae.associate("127.0.0.1", running.dicom_port, ae_title="LIGHTBOX")
+    ds.InstitutionName = "changed"
+    assert assoc.send_c_store(ds).Status == 0
+    assoc.release()
+    # an administrator adds a user on the command line
+    data = str(running.data_dir)
+    add = subprocess.run(
+        lightbox_command("user", "add", "nina", "--role", "viewer", "--no-password", "--data-dir", data),
+        capture_output=True,
+        text=True,
+    )
+    assert add.returncode == 0, add.stderr
+
     # the REST API: an administrator deletes the web study
     deleted = httpx.delete(base + f"/api/studies/{WEB_STUDY}", headers=running.headers)
     assert deleted.status_code == 200, deleted.text
@@ -128,12 +148,15 @@ def test_each_kind_of_act_is_recorded_with_who_where_and_which_patient(
         ("store", "success", "dimse", "MODALITY", "DIMSE-1"),
         ("query", "success", "dimse", "FINDSCU", "DIMSE-1"),
         ("delete", "success", "api", TEST_USER, "WEB-1"),
+        ("retrieve", "success", "dimse", "GETSCU", "DIMSE-1"),
+        ("modify", "success", "dimse", "MODALITY", "DIMSE-1"),
+        ("admin", "success", "cli", None, None),
     } <= seen, records
     stored = [r for r in records if r["action"] == "store" and r["protocol"] == "stow"]
     assert sum(r["instances"] for r in stored) == 2 and {r["study_instance_uid"] for r in stored} == {
         WEB_STUDY
     }
-    assert all(r["address"] == "127.0.0.1" for r in records)
+    assert all(r["address"] == "127.0.0.1" for r in records if r["protocol"] != "cli")
     assert (
         "wrong password"
         in next(r for r in records if r["outcome"] == "failure" and r["user"] == "rita")["detail"]
