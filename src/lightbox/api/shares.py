@@ -12,9 +12,9 @@ import html
 import math
 from concurrent.futures import Executor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -28,7 +28,9 @@ from lightbox.services.shares import MAX_NOTE
 
 
 class NewShare(BaseModel):
-    study_instance_uid: str = Field(max_length=64, description="The study to share")
+    study_instance_uid: str = Field(
+        min_length=1, max_length=64, pattern=schemas.UID_PATTERN, description="The study to share"
+    )
     days: float = Field(DEFAULT_SHARE_DAYS, gt=0, le=MAX_SHARE_DAYS, description="How long the link works")
     deidentify: bool = Field(False, description="Show the study de-identified (PS3.15 Basic Profile)")
     note: str = Field("", max_length=MAX_NOTE, description="For people: whom it is for, why")
@@ -108,7 +110,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         response_model=Share,
         responses=schemas.problem_responses(404),
     )
-    async def revoke(share_id: int, request: Request) -> Any:
+    async def revoke(share_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request) -> Any:
         user, actor = request.state.user, request_actor(request, "api")
         return _share(await call(lambda: shares.revoke(user, share_id, actor)))
 
