@@ -23,8 +23,11 @@ P = Permission
         ("GET", "/api/studies", P.READ),
         ("GET", "/api/instances/1.2.3", P.READ),
         ("GET", "/api/statistics", P.READ),
-        ("DELETE", "/api/studies/1.2.3", P.DELETE),
-        ("DELETE", "/api/series/1.2.3", P.DELETE),
+        ("DELETE", "/api/studies/1.2.3", P.DELETE_OWN),  # the route narrows it to own uploads without DELETE
+        ("DELETE", "/api/series/1.2.3", P.DELETE_OWN),
+        ("POST", "/api/shares", P.SHARE),
+        ("DELETE", "/api/shares/3", P.SHARE),
+        ("GET", "/api/audit", P.ADMINISTER),
         ("GET", "/api/system", P.ADMINISTER),
         ("GET", "/api/openapi.json", P.ADMINISTER),
         ("GET", "/metrics", P.ADMINISTER),
