@@ -173,7 +173,8 @@ def render(results: dict[str, Any]) -> str:
         out.append(
             f"Audit trail cost ({cost['instances']:,} CT, {cost['workers']} threads, alternating rounds): "
             f"on {', '.join(f'{r:.0f}' for r in cost['on_per_s'])}/s, "
-            f"off {', '.join(f'{r:.0f}' for r in cost['off_per_s'])}/s, slowdown {cost['slowdown']:+.1%}"
+            f"off {', '.join(f'{r:.0f}' for r in cost['off_per_s'])}/s, slowdown {cost['slowdown']:+.1%}; "
+            f"CPU {cost['cpu_ms_per_object_on']:.2f} ms/object on, {cost['cpu_ms_per_object_off']:.2f} off"
         )
         out.append("")
     index = results.get("index")
