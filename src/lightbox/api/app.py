@@ -7,6 +7,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -17,6 +18,7 @@ from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
 from lightbox.services.oidc import OidcVerifier, verifier_from_settings
+from lightbox.web import pages
 
 
 def create_http_app(
@@ -44,6 +46,8 @@ def create_http_app(
     app.include_router(audit.router(archive, executor))
     app.include_router(shares.router(archive, executor))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
+    app.include_router(pages.router())
+    app.mount(pages.STATIC_PREFIX.rstrip("/"), StaticFiles(directory=pages.STATIC_DIR), name="static")
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
     async def health() -> JSONResponse:

@@ -31,6 +31,7 @@ from lightbox.domain.shares import SHARE_PREFIX, ShareAccess
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 from lightbox.services.shares import ShareService
+from lightbox.web.pages import LOGIN_PATH, STATIC_PREFIX
 
 SESSION_COOKIE = "lightbox_session"
 CSRF_COOKIE = "lightbox_csrf"
@@ -178,8 +179,12 @@ class Authentication:
 
 
 def _open(method: str, path: str) -> bool:
-    """The health check, the login, and the page a share link opens (it checks its own token)."""
-    return (method, path) in OPEN_ROUTES or (method in ("GET", "HEAD") and path.startswith(SHARE_LANDING))
+    """The health check, the login (the API's and the page's, with the pages' own scripts and styles), and
+    the page a share link opens (it checks its own token)."""
+    if (method, path) in OPEN_ROUTES:
+        return True
+    page = method in ("GET", "HEAD")
+    return page and (path == LOGIN_PATH or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:

@@ -1,0 +1,46 @@
+"""Lightbox's own pages, server-rendered from Jinja2 templates with a little JavaScript: small and fast,
+with no build step, and usable without the viewer. The pages call the same REST API as any client.
+
+Templates escape every value (autoescape); ``next`` targets are checked so that a login can never send
+the browser to another site (an open redirect).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from lightbox import __version__
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+STATIC_PREFIX = "/static/"
+LOGIN_PATH = "/login"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["version"] = __version__
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this site only ("/viewer?..."), else the start page."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    if any(ord(c) < 0x20 or c == "\\" for c in target):
+        return "/"
+    return target
+
+
+def router() -> APIRouter:
+    routes = APIRouter(include_in_schema=False)
+
+    @routes.get(LOGIN_PATH, response_class=HTMLResponse)
+    async def login(request: Request, next: str | None = None) -> HTMLResponse:
+        answer = templates.TemplateResponse(
+            request, "login.html", {"title": "Log in", "next": safe_next(next)}
+        )
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+
+    return routes
