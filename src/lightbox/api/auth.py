@@ -31,7 +31,7 @@ from lightbox.domain.shares import SHARE_PREFIX, ShareAccess
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 from lightbox.services.shares import ShareService
-from lightbox.web.pages import LOGIN_PATH, STATIC_PREFIX
+from lightbox.web.pages import FAVICON_PATH, LOGIN_PATH, STATIC_PREFIX
 
 SESSION_COOKIE = "lightbox_session"
 CSRF_COOKIE = "lightbox_csrf"
@@ -184,7 +184,7 @@ def _open(method: str, path: str) -> bool:
     if (method, path) in OPEN_ROUTES:
         return True
     page = method in ("GET", "HEAD")
-    return page and (path == LOGIN_PATH or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
+    return page and (path in (LOGIN_PATH, FAVICON_PATH) or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:

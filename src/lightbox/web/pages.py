@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from lightbox import __version__
@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static/"
 LOGIN_PATH = "/login"
+FAVICON_PATH = "/favicon.ico"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 
@@ -42,5 +43,10 @@ def router() -> APIRouter:
         )
         answer.headers["Cache-Control"] = "no-store"
         return answer
+
+    @routes.get(FAVICON_PATH)
+    async def favicon() -> FileResponse:
+        # Browsers ask for it on any page, JSON ones included: open, so that it never shows as an error
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     return routes
