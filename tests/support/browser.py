@@ -40,7 +40,9 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and
+# tests elsewhere start their own (asyncio.run); so each browser test module opens and closes its own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"no browser at {CHROMIUM}: apt-get install chromium"
