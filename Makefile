@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VIEWER := build/viewer
+VIEWER_STAMP := $(VIEWER)/.installed
 
-.PHONY: serve test bench lint typecheck lock clean
+.PHONY: serve test bench lint typecheck lock clean viewer
 
 # Create the virtual environment and install the locked dependencies when the lock changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -13,17 +15,26 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# The diagnostic viewer (OHIF, prebuilt, from its npm package; needs npm), never in git. The script does
+# nothing when the pinned version is in place already.
+$(VIEWER_STAMP): scripts/install_viewer.py
+	$(PYTHON) scripts/install_viewer.py $(VIEWER)
+
+viewer: $(VIEWER_STAMP)
+
+# Without npm the archive still serves, without the viewer (the script warns); the tests need the viewer.
 serve: $(STAMP)
+	@$(PYTHON) scripts/install_viewer.py --optional $(VIEWER)
 	$(BIN)/lightbox serve
 
-test: $(STAMP)
+test: $(STAMP) $(VIEWER_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
 # Regenerate requirements.lock from pyproject.toml (hashes pinned for every platform wheel).
@@ -32,4 +43,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(VIEWER) .pytest_cache .ruff_cache .mypy_cache

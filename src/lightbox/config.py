@@ -261,6 +261,34 @@ class AuditSettings(BaseModel):
     )
 
 
+# Where `make viewer` installs the viewer: build/viewer beside src/ in a source tree
+INSTALLED_VIEWER = Path(__file__).resolve().parents[2] / "build" / "viewer"
+
+
+class WebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    viewer_dir: Path | None = Field(
+        default=None,
+        description="The diagnostic viewer's files (OHIF Viewer, installed by make viewer). Default: "
+        "build/viewer of the source tree when it is installed there; without it the archive runs without "
+        "the viewer.",
+    )
+
+    @field_validator("viewer_dir")
+    @classmethod
+    def _check_viewer_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            raise ValueError(f"{value} holds no installed viewer (no index.html): run make viewer")
+        return value
+
+    def viewer(self) -> Path | None:
+        """The viewer's folder, None when it is not installed."""
+        if self.viewer_dir is not None:
+            return self.viewer_dir
+        return INSTALLED_VIEWER if (INSTALLED_VIEWER / "index.html").is_file() else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIGHTBOX_",
@@ -284,6 +312,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("ae_title")
     @classmethod

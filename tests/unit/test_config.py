@@ -65,6 +65,7 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ({}, {"LIGHTBOX_DATABASE_URL": "mysql://x"}, "database.url"),
         ({}, {"LIGHTBOX_INGEST_DUPLICATE_POLICY": "sometimes"}, "ingest.duplicate_policy"),
         ({}, {"LIGHTBOX_STORAGE_URL": "ftp://x"}, "storage.url"),
+        ({}, {"LIGHTBOX_WEB_VIEWER_DIR": "/nonexistent/viewer"}, "web.viewer_dir"),
     ],
 )
 def test_invalid_values_name_the_setting(
@@ -89,3 +90,16 @@ def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         load_settings(tmp_path / "nope.toml")
     assert "does not exist" in info.value.message
+
+
+def test_viewer_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightbox import config
+
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    monkeypatch.setenv("LIGHTBOX_WEB_VIEWER_DIR", str(tmp_path))
+    assert load_settings().web.viewer() == tmp_path
+    monkeypatch.delenv("LIGHTBOX_WEB_VIEWER_DIR")
+    monkeypatch.setattr(config, "INSTALLED_VIEWER", tmp_path)  # as make viewer installs it
+    assert load_settings().web.viewer() == tmp_path
+    monkeypatch.setattr(config, "INSTALLED_VIEWER", tmp_path / "not-installed")
+    assert load_settings().web.viewer() is None

@@ -34,6 +34,10 @@ P = Permission
         ("GET", "/api/studiesX", P.ADMINISTER),  # not a listed route: closed
         ("PUT", "/api/studies/1.2.3", P.ADMINISTER),
         ("GET", "/anything/new", P.ADMINISTER),
+        ("GET", "/", None),  # the viewer's app: DICOMweb checks what it shows
+        ("GET", "/viewer", None),
+        ("HEAD", "/viewer/lightbox", None),
+        ("POST", "/viewer", P.ADMINISTER),
         ("GET", "/api/me", None),  # any authenticated user
         ("POST", "/api/logout", None),
         ("GET", "/api/logout", P.ADMINISTER),

@@ -18,6 +18,7 @@ STUDY = "1.2.3.4"
         ("HEAD", f"/dicom-web/studies/{STUDY}/metadata", b""),
         ("GET", f"/dicom-web/studies/{STUDY}/series/1.5/instances/1.6/frames/1", b""),
         ("GET", "/wado", f"requestType=WADO&studyUID={STUDY}&seriesUID=1.5&objectUID=1.6".encode()),
+        ("GET", "/viewer", f"StudyInstanceUIDs={STUDY}".encode()),  # the viewer's page: no data of its own
     ],
 )
 def test_allowed(method: str, path: str, query: bytes) -> None:
@@ -39,6 +40,9 @@ def test_allowed(method: str, path: str, query: bytes) -> None:
         ("GET", "/metrics", b""),
         ("GET", "/wado", b"requestType=WADO&studyUID=9.9&seriesUID=1.5&objectUID=1.6"),
         ("GET", "/wado", f"studyUID={STUDY}&studyUID=9.9".encode()),  # two answers: refused
+        ("POST", "/viewer", b""),
+        ("GET", "/", b""),  # the study list: not for a share link
+        ("GET", "/segmentation", b""),
     ],
 )
 def test_refused(method: str, path: str, query: bytes) -> None:

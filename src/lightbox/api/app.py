@@ -1,4 +1,5 @@
-"""The HTTP application: /api routes and DICOMweb at /dicom-web; the web app mounts here as it comes."""
+"""The HTTP application: /api routes, DICOMweb at /dicom-web, and the web app: Lightbox's own pages and the
+diagnostic viewer at the root."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
 from lightbox.services.oidc import OidcVerifier, verifier_from_settings
-from lightbox.web import pages
+from lightbox.web import pages, viewer
 
 
 def create_http_app(
@@ -33,9 +34,15 @@ def create_http_app(
     )
     oidc = oidc or verifier_from_settings(archive.settings.security)
     problems.install(app)
+    web_viewer = viewer.Viewer(archive.settings.web.viewer())
     # Innermost: CORS answers a browser's preflight (which carries no credentials) before it
     app.add_middleware(
-        auth.Authentication, accounts=archive.accounts, executor=executor, oidc=oidc, shares=archive.shares
+        auth.Authentication,
+        accounts=archive.accounts,
+        executor=executor,
+        oidc=oidc,
+        shares=archive.shares,
+        viewer=web_viewer,
     )
     _install_http_middleware(app, archive.settings.dicomweb.cors_origins)
     observability.install(app, archive.metrics)
@@ -48,6 +55,7 @@ def create_http_app(
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
     app.include_router(pages.router())
     app.mount(pages.STATIC_PREFIX.rstrip("/"), StaticFiles(directory=pages.STATIC_DIR), name="static")
+    viewer.install(app, web_viewer)  # last: the router's fallback, after every route of the archive
 
     @app.get("/api/health", tags=["system"], summary="Liveness and readiness of the archive")
     async def health() -> JSONResponse:
@@ -62,7 +70,15 @@ def create_http_app(
 
 # Compressed already, or large binary streams a viewer wants as fast as the disk gives them: JSON (QIDO,
 # metadata, the API) is what gzip pays for.
-_NOT_GZIPPED = ("multipart/*", "application/dicom", "application/octet-stream", "image/*", "video/*")
+# The viewer's text files come precompressed (Content-Encoding set: left alone); its fonts are compressed.
+_NOT_GZIPPED = (
+    "multipart/*",
+    "application/dicom",
+    "application/octet-stream",
+    "image/*",
+    "video/*",
+    "font/woff2",
+)
 
 
 def _install_http_middleware(app: FastAPI, cors_origins: list[str]) -> None:

@@ -3,10 +3,12 @@ origin server) or a web login's session cookie, and the roles of their users.
 
 One ASGI middleware in front of every route: a request without valid credentials gets 401 with a
 ``WWW-Authenticate: Bearer`` challenge, one whose user's role may not do it 403, both as problem+json; the
-user goes on in ``scope["state"]["user"]`` for the routes and the audit trail. Only the health check and
-the login are open. A request that changes something and is authenticated by the session cookie (which a
-browser sends by itself) must also carry the session's CSRF token in ``X-CSRF-Token``; a bearer token is
-never sent by itself, so it needs none. What each route needs is one table, ``required_permission``:
+user goes on in ``scope["state"]["user"]`` for the routes and the audit trail. Only the health check, the
+login and the viewer's files (scripts, styles, fonts: no patient data) are open. A page of the viewer's app
+asked for without credentials is a browser's: it is sent to the login page (303) instead of a 401. A
+request that changes something and is authenticated by the session cookie (which a browser sends by
+itself) must also carry the session's CSRF token in ``X-CSRF-Token``; a bearer token is never sent by
+itself, so it needs none. What each route needs is one table, ``required_permission``:
 reads, stores, deletes, the rest administration; an unlisted route needs administration, so that a new
 route is closed until listed.
 """
@@ -17,9 +19,11 @@ import asyncio
 import hmac
 from concurrent.futures import Executor
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from starlette.requests import cookie_parser
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightbox.api.schemas import problem_responses
@@ -32,6 +36,7 @@ from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_diges
 from lightbox.services.oidc import OidcVerifier
 from lightbox.services.shares import ShareService
 from lightbox.web.pages import FAVICON_PATH, LOGIN_PATH, STATIC_PREFIX
+from lightbox.web.viewer import Viewer, is_page
 
 SESSION_COOKIE = "lightbox_session"
 CSRF_COOKIE = "lightbox_csrf"
@@ -45,8 +50,8 @@ _CONTENT_LISTS = ("/api/patients", "/api/studies", "/api/series", "/api/instance
 
 def required_permission(method: str, path: str) -> Permission | None:
     """What a request needs, by its method and path; None: any authenticated user may."""
-    if (method, path) in ANY_USER_ROUTES:
-        return None
+    if (method, path) in ANY_USER_ROUTES or (method in _READ_METHODS and is_page(path)):
+        return None  # the viewer's app itself holds no data: what it shows, DICOMweb checks
     if path.startswith("/dicom-web/") or path == "/dicom-web" or path == "/wado":
         if method in _READ_METHODS:
             return Permission.READ  # QIDO-RS, WADO-RS, WADO-URI: search, retrieve, view
@@ -89,20 +94,25 @@ class Authentication:
         executor: Executor,
         oidc: OidcVerifier | None = None,
         shares: ShareService | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         self.app = app
         self.accounts = accounts
         self.executor = executor
         self.oidc = oidc  # JWT bearer tokens of an OpenID Connect issuer, when one is configured
         self.shares = shares  # share links: one study, read-only
+        self.viewer = viewer  # its files are open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _open(scope["method"], scope["path"]):
+        if scope["type"] != "http" or self._open(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         found = await self._user(scope)
         if found is None and (access := await self._share(scope)) is not None:
             await self._as_share(access, scope, receive, send)
+            return
+        if found is None and scope["method"] in _READ_METHODS and is_page(scope["path"]):
+            await _to_login(scope, receive, send)
             return
         if found is None:
             detail = (
@@ -125,6 +135,9 @@ class Authentication:
         state = scope.setdefault("state", {})
         state["user"], state["credentials"] = user, credentials
         await self.app(scope, receive, send)
+
+    def _open(self, method: str, path: str) -> bool:
+        return _open(method, path) or (self.viewer is not None and self.viewer.is_open(method, path))
 
     async def _share(self, scope: Scope) -> ShareAccess | None:
         """The share link of the request's bearer token or share cookie, when it is valid."""
@@ -185,6 +198,17 @@ def _open(method: str, path: str) -> bool:
         return True
     page = method in ("GET", "HEAD")
     return page and (path in (LOGIN_PATH, FAVICON_PATH) or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
+
+
+async def _to_login(scope: Scope, receive: Receive, send: Send) -> None:
+    """303 to the login page, which comes back to this page (path and query) once logged in."""
+    here = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    target = (here + b"?" + query if query else here).decode("latin-1")
+    location = f"{LOGIN_PATH}?{urlencode({'next': target})}"
+    await Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})(
+        scope, receive, send
+    )
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
