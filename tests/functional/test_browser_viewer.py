@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from pydicom.uid import generate_uid
@@ -112,3 +113,48 @@ def _overlay(viewport: Any) -> tuple[str, str]:
     slice_ = re.search(r"I:\s*\d+\s*\(\d+/\d+\)", text)
     assert wl and slice_, text
     return re.sub(r"\s+", " ", wl.group(0)).replace(": ", ":").replace(":", ": "), slice_.group(0)
+
+
+def test_a_share_link_opens_its_study_in_the_viewer_and_nothing_else(
+    server: RunningServer, browser: Any
+) -> None:
+    other = generate_uid()
+    stored = httpx.post(
+        server.base_url + "/dicom-web/studies",
+        content=_multipart(_other_study(other)),
+        headers={**server.headers, "Content-Type": 'multipart/related; type="application/dicom"; boundary=x'},
+    )
+    assert stored.status_code == 200, stored.text
+    link = httpx.post(
+        server.base_url + "/api/shares",
+        json={"study_instance_uid": STUDY, "days": 1, "note": "browser test"},
+        headers=server.headers,
+    ).json()["url"]
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})  # a stranger's fresh browser
+    page, console = context.new_page(), Console()
+    console.watch(page)
+    page.goto(link)
+    screenshot(page, "share-landing")
+    with page.expect_response(lambda r: "/frames/" in r.url, timeout=60_000) as first_frame:
+        page.get_by_role("link", name="Open it in the viewer").click()
+    assert first_frame.value.status == 200
+    page.locator("canvas").first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)
+    screenshot(page, "share-viewer")
+    assert console.errors == [], console.errors
+    # the same browser reaches nothing else: not the other study, not the study list, not the API
+    for path in (f"/dicom-web/studies/{other}/metadata", "/api/studies", "/api/audit"):
+        assert page.request.get(server.base_url + path).status == 403, path
+    assert page.request.get(server.base_url + "/").status in (401, 403)
+    found = page.request.get(server.base_url + "/dicom-web/studies").json()
+    assert [s["0020000D"]["Value"][0] for s in found] == [STUDY]
+    context.close()
+
+
+def _other_study(study: str) -> bytes:
+    return to_part10(make_dataset(StudyInstanceUID=study, PatientID="SOMEONE-ELSE"))
+
+
+def _multipart(blob: bytes) -> bytes:
+    return b"--x\r\nContent-Type: application/dicom\r\n\r\n" + blob + b"\r\n--x--\r\n"
