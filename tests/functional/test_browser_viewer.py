@@ -25,6 +25,7 @@ __all__ = ["browser"]  # the fixture, for pytest
 PASSWORD = "correct horse battery staple"
 STUDY, SERIES = generate_uid(), generate_uid()
 SLICES, SIZE = 5, 64
+ACCESSION = "RIS-0042"
 
 
 def _ct_slice(n: int) -> bytes:
@@ -51,6 +52,7 @@ def _ct_slice(n: int) -> bytes:
         WindowWidth=400,
         FrameOfReferenceUID=STUDY + ".9",
         SeriesDescription="Lightbox viewer test",
+        AccessionNumber=ACCESSION,
     )
     return to_part10(ds)
 
@@ -113,6 +115,25 @@ def _overlay(viewport: Any) -> tuple[str, str]:
     slice_ = re.search(r"I:\s*\d+\s*\(\d+/\d+\)", text)
     assert wl and slice_, text
     return re.sub(r"\s+", " ", wl.group(0)).replace(": ", ":").replace(":", ": "), slice_.group(0)
+
+
+def test_an_accession_number_link_opens_its_study(server: RunningServer, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page, console = context.new_page(), Console()
+    console.watch(page)
+    page.goto(server.base_url + f"/accession/{ACCESSION}")  # as a RIS would open it
+    assert page.url.startswith(server.base_url + "/login?next=")
+    page.fill("#username", "rita")
+    page.fill("#password", PASSWORD)
+    with page.expect_response(lambda r: "/frames/" in r.url, timeout=60_000):
+        page.press("#password", "Enter")
+    assert page.url == server.base_url + f"/viewer?StudyInstanceUIDs={STUDY}"
+    screenshot(page, "viewer-by-accession")
+    missing = page.request.get(server.base_url + "/accession/NO-SUCH", max_redirects=0)
+    assert missing.status == 404 and "NO-SUCH" in missing.text()
+    assert page.request.get(server.base_url + "/accession/RIS*", max_redirects=0).status == 400
+    assert console.errors == [], console.errors
+    context.close()
 
 
 def test_a_share_link_opens_its_study_in_the_viewer_and_nothing_else(

@@ -28,6 +28,8 @@ P = Permission
         ("POST", "/api/shares", P.SHARE),
         ("DELETE", "/api/shares/3", P.SHARE),
         ("GET", "/api/audit", P.ADMINISTER),
+        ("GET", "/accession/RIS-1", P.READ),  # a deep link: it searches
+        ("POST", "/accession/RIS-1", P.ADMINISTER),
         ("GET", "/api/system", P.ADMINISTER),
         ("GET", "/api/openapi.json", P.ADMINISTER),
         ("GET", "/metrics", P.ADMINISTER),

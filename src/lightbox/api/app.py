@@ -19,7 +19,7 @@ from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
 from lightbox.services.oidc import OidcVerifier, verifier_from_settings
-from lightbox.web import pages, viewer
+from lightbox.web import deep_links, pages, viewer
 
 
 def create_http_app(
@@ -54,6 +54,7 @@ def create_http_app(
     app.include_router(shares.router(archive, executor))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
     app.include_router(pages.router())
+    app.include_router(deep_links.router(archive, executor))
     app.mount(pages.STATIC_PREFIX.rstrip("/"), StaticFiles(directory=pages.STATIC_DIR), name="static")
     viewer.install(app, web_viewer)  # last: the router's fallback, after every route of the archive
 

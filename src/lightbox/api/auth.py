@@ -35,6 +35,7 @@ from lightbox.domain.shares import SHARE_PREFIX, ShareAccess
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 from lightbox.services.shares import ShareService
+from lightbox.web.deep_links import is_deep_link
 from lightbox.web.pages import FAVICON_PATH, LOGIN_PATH, STATIC_PREFIX
 from lightbox.web.viewer import Viewer, is_page
 
@@ -52,6 +53,8 @@ def required_permission(method: str, path: str) -> Permission | None:
     """What a request needs, by its method and path; None: any authenticated user may."""
     if (method, path) in ANY_USER_ROUTES or (method in _READ_METHODS and is_page(path)):
         return None  # the viewer's app itself holds no data: what it shows, DICOMweb checks
+    if is_deep_link(path) and method in _READ_METHODS:
+        return Permission.READ  # it searches, then the viewer shows what the user may see
     if path.startswith("/dicom-web/") or path == "/dicom-web" or path == "/wado":
         if method in _READ_METHODS:
             return Permission.READ  # QIDO-RS, WADO-RS, WADO-URI: search, retrieve, view
@@ -111,7 +114,7 @@ class Authentication:
         if found is None and (access := await self._share(scope)) is not None:
             await self._as_share(access, scope, receive, send)
             return
-        if found is None and scope["method"] in _READ_METHODS and is_page(scope["path"]):
+        if found is None and scope["method"] in _READ_METHODS and _browser_page(scope["path"]):
             await _to_login(scope, receive, send)
             return
         if found is None:
@@ -198,6 +201,11 @@ def _open(method: str, path: str) -> bool:
         return True
     page = method in ("GET", "HEAD")
     return page and (path in (LOGIN_PATH, FAVICON_PATH) or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
+
+
+def _browser_page(path: str) -> bool:
+    """A page a person opens (the viewer's app, a deep link): without a session, the login page first."""
+    return is_page(path) or is_deep_link(path)
 
 
 async def _to_login(scope: Scope, receive: Receive, send: Send) -> None:
