@@ -193,6 +193,8 @@ def test_app_config_points_at_this_archive(client: TestClient) -> None:
     assert 'source.wadoRoot = origin + "/dicom-web";' in script
     assert 'source.wadoUriRoot = origin + "/wado";' in script
     assert "window.config = config;" in script
+    # a request refused for want of a session (it expired) sends the browser to log in and come back
+    assert "error.status === 401" in script and 'window.location.assign("/login?next="' in script
 
 
 def test_app_config_settings() -> None:

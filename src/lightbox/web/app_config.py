@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lightbox.web.pages import LOGIN_PATH
+
 APP_CONFIG_PATH = "/app-config.js"
 SOURCE_NAME = "lightbox"
 DICOMWEB_PATH = "/dicom-web"
@@ -68,6 +70,13 @@ def app_config_js() -> str:
         f'  source.qidoRoot = origin + "{DICOMWEB_PATH}";\n'
         f'  source.wadoRoot = origin + "{DICOMWEB_PATH}";\n'
         f'  source.wadoUriRoot = origin + "{WADO_URI_PATH}";\n'
+        "  // A session that ended (expired, logged out elsewhere): log in again and come back here\n"
+        "  config.httpErrorHandler = function (error) {\n"
+        "    if (error && error.status === 401) {\n"
+        "      var here = window.location.pathname + window.location.search;\n"
+        f'      window.location.assign("{LOGIN_PATH}?next=" + encodeURIComponent(here));\n'
+        "    }\n"
+        "  };\n"
         "  window.config = config;\n"
         "})();\n"
     )
