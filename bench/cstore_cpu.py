@@ -2,12 +2,13 @@
 
 Sends ``--count`` CT instances (the cached ``ct`` dataset) with storescu to storescp and to a fresh
 ``lightbox serve`` from this tree, ``--runs`` times in alternation, and prints per run the wall time of each,
-their ratio and the server's CPU time (user + system, all threads) per object, then the medians. The CPU
-figure holds steady when another load shares the machine far better than the wall ratio does, and
-``--compare SRC`` sharpens it further: each run then also measures the Lightbox whose package is under SRC
-(say, the previous commit's ``src``, from ``git archive``), so that both meet the same load, and the median of
-the per-run differences is printed. ``--py-spy FILE``
-adds one run, not counted, profiled by py-spy into FILE (collapsed stacks), and prints where the CPU went.
+their ratio, the server's CPU time (user + system, all threads; the event loop's thread apart) and its
+threads' voluntary context switches per object, then the medians. The CPU figure holds steady when another
+load shares the machine far better than the wall ratio does, and ``--compare SRC`` sharpens it further:
+each run then also measures the Lightbox whose package is under SRC (say, the previous commit's ``src``,
+from ``git archive``), so that both meet the same load, and the median of the per-run differences is
+printed. ``--py-spy FILE`` adds one run, not counted, profiled by py-spy into FILE (collapsed stacks), and
+prints where the CPU went.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ def measure(
         "storescp_ms": reference / n * 1e3,
         "lightbox_ms": sent.seconds / n * 1e3,
         "cpu_ms": sent.cpu_seconds / n * 1e3,
+        "loop_cpu_ms": sent.main_cpu_seconds / n * 1e3,
+        "switches": sent.switches / n,
         "ratio": reference / sent.seconds,
     }
     if compare is not None:
         env = {"PYTHONPATH": str(compare.resolve())}
         other = dimse_store.lightbox(files, associations, max_pdu, workdir / "compared", env=env)
         row["compared_cpu_ms"] = other.cpu_seconds / n * 1e3
+        row["compared_loop_cpu_ms"] = other.main_cpu_seconds / n * 1e3
+        row["compared_switches"] = other.switches / n
         row["compared_ratio"] = reference / other.seconds
         row["cpu_saved_ms"] = row["compared_cpu_ms"] - row["cpu_ms"]
     return row
@@ -74,12 +79,15 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 def line(label: str, r: dict[str, float]) -> str:
     text = (
-        f"{label:<16} cpu {r['cpu_ms']:5.2f} ms/obj   wall lightbox {r['lightbox_ms']:5.2f} ms/obj"
+        f"{label:<16} cpu {r['cpu_ms']:5.2f} ms/obj (loop {r['loop_cpu_ms']:4.2f}, {r['switches']:4.1f} sw.)"
+        f"   wall lightbox {r['lightbox_ms']:5.2f} ms/obj"
         f"   storescp {r['storescp_ms']:5.2f} ms/obj   ratio {r['ratio']:.3f}"
     )
     if "compared_cpu_ms" in r:
         text += (
-            f"   | compared: cpu {r['compared_cpu_ms']:5.2f} ms/obj, ratio {r['compared_ratio']:.3f},"
+            f"   | compared: cpu {r['compared_cpu_ms']:5.2f} ms/obj (loop {r['compared_loop_cpu_ms']:4.2f},"
+            f" {r['compared_switches']:4.1f} sw.),"
+            f" ratio {r['compared_ratio']:.3f},"
             f" saved {r['cpu_saved_ms']:+.2f} ms/obj"
         )
     return text

@@ -17,7 +17,7 @@ from typing import Any
 from tests.support.dcmtk import storescp
 from tests.support.server import running_server
 
-from bench.proc_cpu import cpu_seconds
+from bench.proc_cpu import cpu_seconds, voluntary_switches
 from bench.storescu import send
 
 CONFIGS = [(1, None), (1, 131072), (4, None), (4, 131072)]  # associations, storescu --max-send-pdu
@@ -25,10 +25,13 @@ CONFIGS = [(1, None), (1, 131072), (4, None), (4, 131072)]  # associations, stor
 
 @dataclass(frozen=True)
 class Sent:
-    """One storescu run against ``lightbox serve``: wall seconds and the server's CPU seconds meanwhile."""
+    """One storescu run against ``lightbox serve``: wall seconds and the server's CPU seconds meanwhile, of
+    which ``main_cpu_seconds`` on its main thread (the event loop's)."""
 
     seconds: float
     cpu_seconds: float
+    main_cpu_seconds: float
+    switches: int  # voluntary context switches of its threads
 
 
 def reference(files: list[Path], associations: int, max_pdu: int | None, folder: Path) -> float:
@@ -52,15 +55,16 @@ def lightbox(
     environment beyond this process's (another PYTHONPATH runs another tree's Lightbox)."""
     with running_server(folder, env=env) as server:
         pid = server.process.pid
-        before = cpu_seconds(pid)
+        before, main_before, switches = cpu_seconds(pid), cpu_seconds(pid, pid), voluntary_switches(pid)
         if around is None:
             seconds = send(server.dicom_port, "LIGHTBOX", files, associations, max_pdu)
         else:
             with around(pid):
                 seconds = send(server.dicom_port, "LIGHTBOX", files, associations, max_pdu)
-        used = cpu_seconds(pid) - before
+        used, main_used = cpu_seconds(pid) - before, cpu_seconds(pid, pid) - main_before
+        switches = voluntary_switches(pid) - switches
     shutil.rmtree(folder, ignore_errors=True)
-    return Sent(seconds, used)
+    return Sent(seconds, used, main_used, switches)
 
 
 def run(files: list[Path], total_bytes: int, workdir: Path) -> list[dict[str, Any]]:
