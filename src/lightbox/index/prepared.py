@@ -26,12 +26,15 @@ _Convert = Callable[[Any], Any]
 class _Compiled:
     """One statement compiled for one set of parameter names: its SQL, and how to bind and read."""
 
-    __slots__ = ("binds", "compiled", "defaults", "names", "positional", "results", "sql")
+    __slots__ = ("binds", "fixed", "names", "positional", "results", "sql")
 
     def __init__(self, statement: Any, dialect: Dialect, keys: Sequence[str] | None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         assert isinstance(compiled, SQLCompiler)
-        self.compiled = compiled
+        if compiled.escaped_bind_names:
+            raise ValueError(
+                f"parameter names needing escapes are not handled: {compiled.escaped_bind_names}"
+            )
         self.sql = compiled.string
         self.positional = compiled.positiontup is not None
         self.names: Sequence[str] = list(compiled.positiontup or compiled.binds)
@@ -40,8 +43,11 @@ class _Compiled:
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if convert is not None:
                 self.binds[name] = convert
-        # An INSERT's columns left out get their scalar defaults, as Core gives them when it executes
-        self.defaults: dict[str, Any] = {}
+        # The values the statement holds itself (``count + 1``), and an INSERT's columns left out get
+        # their scalar defaults, as Core gives them when it executes.
+        self.fixed: dict[str, Any] = {
+            n: b.effective_value for n, b in compiled.binds.items() if not b.required
+        }
         if isinstance(statement, Insert):
             for column in statement.table.columns:
                 if column.key in compiled.binds and column.key not in (keys or ()):
@@ -50,16 +56,14 @@ class _Compiled:
                         raise ValueError(
                             f"{column} needs a value: prepared INSERTs apply scalar defaults only"
                         )
-                    self.defaults[column.key] = default.arg
+                    self.fixed[column.key] = default.arg
         self.results: list[_Convert | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.exported_columns
         ]
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
-        # construct_params adds the values the statement holds itself (``count + 1``)
-        params = self.compiled.construct_params({**self.defaults, **values} if self.defaults else values)
-        assert params is not None
+        params = {**self.fixed, **values}
         for name, convert in self.binds.items():
             params[name] = convert(params[name])
         if self.positional:
