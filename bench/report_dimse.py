@@ -28,11 +28,12 @@ def _store(store: dict[str, Any]) -> list[str]:
             f"{r['storescp_per_s']:.0f}",
             f"{r['lightbox_per_s']:.0f}",
             f"{r['lightbox_mb_per_s']:.1f}",
+            f"{r['lightbox_cpu_ms']:.2f}" if "lightbox_cpu_ms" in r else "-",
             f"{r['ratio']:.2f}",
         ]
         for r in store["rows"]
     ]
-    headers = ["run", "instances", "storescp/s", "lightbox/s", "MB/s", "ratio"]
+    headers = ["run", "instances", "storescp/s", "lightbox/s", "MB/s", "CPU ms/obj", "ratio"]
     return [title, *table(headers, rows), ""]
 
 

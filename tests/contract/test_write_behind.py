@@ -84,13 +84,15 @@ def test_a_session_that_cannot_open_is_reported_at_finish(executor: ThreadPoolEx
         executor.submit(writer.finish).result()
 
 
+@pytest.mark.parametrize("how", ["finish", "complete"])
 def test_a_bad_object_is_refused_at_finish(
-    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor
+    service: IngestService, blob_store: FileSystemBlobStore, executor: ThreadPoolExecutor, how: str
 ) -> None:
     writer = WriteBehind(lambda: service.begin("t"), executor)
     writer.write(part10()[:500])  # cut short
+    finished = executor.submit(writer.finish) if how == "finish" else writer.complete()
     with pytest.raises(InvalidObject):
-        executor.submit(writer.finish).result()
+        finished.result(timeout=30)
     assert _nothing_left(blob_store)
 
 
@@ -191,3 +193,28 @@ def test_early_header_still_checked_against_the_command(
     with pytest.raises(DataSetMismatch):
         executor.submit(writer.finish).result()
     assert _nothing_left(blob_store)
+
+
+@pytest.mark.parametrize("size", [1000, 200_000])  # one batch, still being written; many batches
+def test_complete_finishes_on_the_draining_thread(
+    service: IngestService, executor: ThreadPoolExecutor, size: int
+) -> None:
+    data = _image(64 if size == 1000 else 320)
+    writer = WriteBehind(lambda: service.begin("t"), executor)
+    for fragment in _fragments(data, 16384):
+        writer.write(fragment)
+    result = writer.complete().result(timeout=30)
+    assert result.outcome is StoreOutcome.STORED
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_complete_on_a_full_pool_does_not_deadlock(service: IngestService) -> None:
+    """Every worker busy finishing: each object is finished by a thread already on it, none waits for
+    a job queued behind it."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writers = [WriteBehind(lambda: service.begin("t"), pool) for _ in range(3)]
+        for i, writer in enumerate(writers):
+            for fragment in _fragments(part10(InstanceNumber=i), 4096):
+                writer.write(fragment)
+        results = [writer.complete() for writer in writers]
+        assert all(r.result(timeout=30).outcome is StoreOutcome.STORED for r in results)

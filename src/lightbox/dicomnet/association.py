@@ -249,6 +249,9 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._association: Association | None = None
         self._released = False
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the timer fires
+        self._deadline = 0.0  # when the timeout armed last expires: the timer may fire earlier
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._command_parts: dict[int, list[bytes]] = {}
         self._data_parts: dict[int, list[bytes]] = {}
         self._pending: dict[int, Message] = {}
@@ -261,6 +264,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self._transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()  # kept: asking for it costs a system call (getpid)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self._arm(self.settings.artim_timeout)  # Sta2: ARTIM until the A-ASSOCIATE-RQ
@@ -491,7 +495,8 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         assert self._association is not None
         if self._window is None:
             self._window = asyncio.Semaphore(self._association.max_operations_invoked)
-        task = asyncio.get_running_loop().create_task(self._serve(message))
+        assert self._loop is not None
+        task = self._loop.create_task(self._serve(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -530,8 +535,15 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._transport.close()
 
     def _arm(self, seconds: float) -> None:
+        """Expire in ``seconds`` (ARTIM or idle). Re-armed on every P-DATA-TF: the timer in place is kept
+        when it fires no later than the new deadline (it then waits on), which spares a timer per PDU."""
+        loop = self._loop or asyncio.get_running_loop()
+        self._deadline = loop.time() + seconds
+        if self._timer is not None and self._timer_at <= self._deadline:
+            return
         self._disarm()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+        self._timer_at = self._deadline
+        self._timer = loop.call_at(self._deadline, self._expired)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -539,6 +551,12 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             self._timer = None
 
     def _expired(self) -> None:
+        self._timer = None
+        loop = self._loop or asyncio.get_running_loop()
+        if loop.time() < self._deadline:  # re-armed since: wait for the new deadline
+            self._timer_at = self._deadline
+            self._timer = loop.call_at(self._deadline, self._expired)
+            return
         if self._released or self._association is None:
             self._close()  # ARTIM: no request came, or the peer did not close after the release
         else:

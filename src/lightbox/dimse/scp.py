@@ -245,7 +245,7 @@ class ArchiveSCP:
         writer = message.sink
         assert isinstance(writer, WriteBehind)
         try:
-            await asyncio.get_running_loop().run_in_executor(self.executor, writer.finish)
+            await asyncio.wrap_future(writer.complete())
         except LightboxError as exc:
             return exc.dicom_status, exc.message
         except Exception:

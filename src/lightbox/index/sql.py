@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound, OperationalError
 
 from lightbox.domain.accounts import format_ae_permissions, parse_ae_permissions
 from lightbox.domain.errors import Conflict, DuplicateRejected, Forbidden, NotFound, OutOfResources
@@ -69,6 +70,7 @@ from lightbox.index.models import (
     series,
     studies,
 )
+from lightbox.index.prepared import Prepared, execute_raw
 from lightbox.index.sql_accounts import SqlAccounts
 from lightbox.index.sql_audit import SqlAudit
 from lightbox.index.sql_shares import SqlShares
@@ -120,7 +122,12 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         self._engine = self._make_engine(self.url, synchronous_commit, pool_size)
         self.dialect = self._engine.dialect.name
         self._insert = pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
-        self._lock = threading.Lock()
+        # SQLite has one writer at a time. Its busy handler, which makes the others wait, sleeps and polls
+        # (1, 2, 5, 10 ms...): with several C-STOREs at once most of their time went to those sleeps. The
+        # writers of this process queue here instead, each woken as the one before commits; the busy
+        # handler still arbitrates with other processes.
+        self._sqlite_writer = threading.RLock()
+        self._hot = _IngestStatements(self._engine.dialect, self._insert)
 
     # --- engine and units of work ---------------------------------------------------------------------
     @staticmethod
@@ -151,7 +158,8 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
             def _sqlite_begin(conn: Connection) -> None:
                 # Writers take the lock at BEGIN, so two writers never deadlock upgrading a read lock.
                 write = conn.get_execution_options().get("lightbox_write", False)
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+                # on the driver's cursor: Core's own execution would cost as much as an ingest's statements
+                execute_raw(conn, "BEGIN IMMEDIATE" if write else "BEGIN").close()
 
             return engine
         # psycopg prepares a statement run 5 times, and PostgreSQL's generic plan for a search cannot see
@@ -173,8 +181,11 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         """``durable``: the commit waits for the database's fsync whatever ``synchronous_commit`` says."""
         delay = 0.005
         for attempt in range(1, _MAX_ATTEMPTS + 1):
+            serialize = (
+                self._sqlite_writer if write and self.dialect == "sqlite" else contextlib.nullcontext()
+            )
             try:
-                with self._engine.connect() as conn:
+                with serialize, self._engine.connect() as conn:
                     conn.execution_options(lightbox_write=write)
                     durability = self._durable_commit(conn) if durable else contextlib.nullcontext()
                     with durability, conn.begin():
@@ -271,12 +282,14 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
 
     def _store(self, conn: Connection, new: NewInstance, policy: DuplicatePolicy) -> StoreResult:
         rows = new.rows
+        hot = self._hot
         sop_uid = rows.instance.columns["sop_instance_uid"]
-        existing = conn.execute(_SELECT_EXISTING, {"sop": sop_uid}).first()
+        found = hot.existing.first(conn, {"sop": sop_uid})
         outcome = StoreOutcome.STORED
         obsolete: str | None = None
         replaced_sha: str | None = None
-        if existing is not None:
+        if found is not None:
+            existing = _Existing(*found)
             if existing.sha256 == new.sha256:
                 return StoreResult(StoreOutcome.ALREADY_PRESENT, obsolete_blob_key=new.blob_key)
             if aware(existing.ingested_at) > new.ingested_at:
@@ -305,7 +318,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
 
         now = _now()
         study_uid = rows.study.columns["study_instance_uid"]
-        study = conn.execute(_SELECT_STUDY, {"uid": study_uid}).first()
+        study = hot.study.first(conn, {"uid": study_uid})
         new_study = False
         if study is None:
             patient_key = {
@@ -314,15 +327,15 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
             }
             patient_fk, new_patient = self._get_or_create(
                 conn,
-                patients,
-                _SELECT_PATIENT,
+                "patients",
+                hot.patient_id,
                 patient_key,
                 {**rows.patient.columns, "attrs": rows.patient.attrs, "created_at": now},
             )
             study_fk, new_study = self._get_or_create(
                 conn,
-                studies,
-                _SELECT_STUDY_ID,
+                "studies",
+                hot.study_id,
                 {"uid": study_uid},
                 {
                     **rows.study.columns,
@@ -333,23 +346,23 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
                 },
             )
             if not new_study:  # a concurrent store created it; its patient is the study's patient
-                study_patient = conn.execute(_SELECT_STUDY, {"uid": study_uid}).one().patient_fk
+                study_patient = _one(hot.study.first(conn, {"uid": study_uid}))[1]
                 if new_patient and study_patient != patient_fk:
                     conn.execute(delete(patients).where(patients.c.id == patient_fk))  # it holds nothing
                 patient_fk = study_patient
         else:
-            study_fk, patient_fk = study.id, study.patient_fk
+            study_fk, patient_fk = study
 
         modality = rows.series.columns["modality"]
         series_fk, new_series = self._get_or_create(
             conn,
-            series,
-            _SELECT_SERIES_ID,
+            "series",
+            hot.series_id,
             {"uid": rows.series.columns["series_instance_uid"]},
             {**rows.series.columns, "study_fk": study_fk, "attrs": rows.series.attrs, "created_at": now},
         )
-        conn.execute(
-            _INSERT_INSTANCE,
+        hot.insert_instance.run(
+            conn,
             {
                 **rows.instance.columns,
                 "series_fk": series_fk,
@@ -366,26 +379,29 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         )
         # Counters, always top-down (patient, study, series) so concurrent stores lock in one order.
         delta = {"d_studies": int(new_study), "d_series": int(new_series), "d_size": new.size, "now": now}
-        conn.execute(_BUMP_PATIENT, {**delta, "id_": patient_fk})
-        conn.execute(_BUMP_STUDY, {**delta, "id_": study_fk})
+        hot.bump_patient.run(conn, {**delta, "id_": patient_fk})
+        hot.bump_study.run(conn, {**delta, "id_": study_fk})
         if new_series and modality:
-            current = conn.execute(_SELECT_MODALITIES, {"id_": study_fk}).scalar_one()
-            conn.execute(_SET_MODALITIES, {"id_": study_fk, "m": _add_modality(current, modality)})
-        conn.execute(_BUMP_SERIES, {**delta, "id_": series_fk})
+            current = _one(hot.modalities.first(conn, {"id_": study_fk}))[0]
+            hot.set_modalities.run(conn, {"id_": study_fk, "m": _add_modality(current, modality)})
+        hot.bump_series.run(conn, {**delta, "id_": series_fk})
         return StoreResult(outcome, obsolete_blob_key=obsolete, replaced_sha256=replaced_sha)
 
     def _get_or_create(
-        self, conn: Connection, table: Any, lookup: Any, key: Mapping[str, Any], values: Mapping[str, Any]
+        self,
+        conn: Connection,
+        table: str,
+        lookup: Prepared,
+        key: Mapping[str, Any],
+        values: Mapping[str, Any],
     ) -> tuple[int, bool]:
-        row_id = conn.execute(lookup, key).scalar()
+        row_id = lookup.scalar(conn, key)
         if row_id is not None:
-            return row_id, False
-        row_id = conn.execute(
-            self._insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-        ).scalar()
+            return int(row_id), False
+        row_id = self._hot.create[table].scalar(conn, values)
         if row_id is not None:
-            return row_id, True
-        return conn.execute(lookup, key).scalar_one(), False
+            return int(row_id), True
+        return int(_one(lookup.first(conn, key))[0]), False
 
     def _detach_instance(self, conn: Connection, instance_id: int) -> None:
         """Delete one instance row, adjust the counters and remove parents left empty."""
@@ -807,7 +823,6 @@ _SELECT_SERIES_ID = select(series.c.id).where(series.c.series_instance_uid == _B
 _SELECT_PATIENT = select(patients.c.id).where(
     patients.c.patient_id == _B("pid"), patients.c.issuer_of_patient_id == _B("issuer")
 )
-_INSERT_INSTANCE = insert(instances)
 _BUMP_PATIENT = (
     update(patients)
     .where(patients.c.id == _B("id_"))
@@ -835,6 +850,45 @@ _BUMP_SERIES = (
 )
 _SELECT_MODALITIES = select(studies.c.modalities_in_study).where(studies.c.id == _B("id_"))
 _SET_MODALITIES = update(studies).where(studies.c.id == _B("id_")).values(modalities_in_study=_B("m"))
+
+
+class _IngestStatements:
+    """The statements above prepared for one engine (``insert``: its dialect's INSERT, for ON CONFLICT)."""
+
+    def __init__(self, dialect: Any, insert: Callable[[Any], Any]) -> None:
+        self.existing = Prepared(_SELECT_EXISTING, dialect)
+        self.study = Prepared(_SELECT_STUDY, dialect)
+        self.study_id = Prepared(_SELECT_STUDY_ID, dialect)
+        self.series_id = Prepared(_SELECT_SERIES_ID, dialect)
+        self.patient_id = Prepared(_SELECT_PATIENT, dialect)
+        self.insert_instance = Prepared(insert(instances), dialect, by_keys=True)
+        self.bump_patient = Prepared(_BUMP_PATIENT, dialect)
+        self.bump_study = Prepared(_BUMP_STUDY, dialect)
+        self.bump_series = Prepared(_BUMP_SERIES, dialect)
+        self.modalities = Prepared(_SELECT_MODALITIES, dialect)
+        self.set_modalities = Prepared(_SET_MODALITIES, dialect)
+        self.create = {
+            table.name: Prepared(
+                insert(table).on_conflict_do_nothing().returning(table.c.id), dialect, by_keys=True
+            )
+            for table in (patients, studies, series)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    """The row of the instance stored already under the SOP Instance UID being stored."""
+
+    id: int
+    sha256: str
+    blob_key: str
+    ingested_at: datetime
+
+
+def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    if row is None:
+        raise NoResultFound("a row the transaction saw is gone")
+    return row
 
 
 # Listings: the columns of each level's record, and the unique keys a listing may be filtered by with the

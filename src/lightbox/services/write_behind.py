@@ -9,7 +9,9 @@ data is still arriving. Memory stays bounded: past ``_MAX_QUEUED`` bytes waiting
 disk, which slows the sender down as TCP flow control would.
 
 ``finish`` never waits for a job still queued in the executor (that could deadlock a full pool): it
-drains what is left itself, and does without an early header that has not started.
+drains what is left itself, and does without an early header that has not started. ``complete`` is
+``finish`` for the event loop: the thread that writes the last batch goes on to finish the object, so no
+other thread has to wake up and wait for it (the sender waits for that acknowledgement).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class WriteBehind:
         self._cond = threading.Condition()
         self._draining = False  # a thread is writing from the queue
         self._error: BaseException | None = None
+        self._result: Future[IngestResult] | None = None  # set by ``complete``
+        self._finishing = False  # a drain took on the finishing for ``complete``
 
     # --- the event loop's side ---------------------------------------------------------------------------
     def write(self, fragment: bytes | bytearray | memoryview) -> None:
@@ -70,6 +74,18 @@ class WriteBehind:
         if self._batch_size >= _BATCH or first:
             self._hand_over()  # the first fragment at once: the blob is created while the rest arrives
             self._schedule_drain()
+
+    def complete(self) -> Future[IngestResult]:
+        """After the last fragment: the object is finished on the executor (see ``finish``), by the thread
+        that drains the queue when one does; the future holds its result or what went wrong."""
+        self._hand_over()
+        result: Future[IngestResult] = Future()
+        with self._cond:
+            self._result = result
+            draining = self._draining
+        if not draining:
+            self._executor.submit(self._drain)
+        return result
 
     def abort(self) -> None:
         with self._cond:
@@ -126,6 +142,7 @@ class WriteBehind:
                 return
             self._draining = True
         aborted = False
+        to_finish: Future[IngestResult] | None = None  # ``complete``'s, when this thread finishes the object
         while not aborted:
             with self._cond:
                 if not self._queue or self._error is not None:
@@ -134,6 +151,9 @@ class WriteBehind:
                     aborted = self._error is not None
                     self._draining = False
                     self._cond.notify_all()
+                    if self._result is not None and not self._finishing:
+                        self._finishing = True
+                        to_finish = self._result
                     break
                 batch = self._queue.popleft()
             try:
@@ -146,5 +166,13 @@ class WriteBehind:
             with self._cond:
                 self._queued -= sum(map(len, batch))
                 self._cond.notify_all()
-        if aborted and self._session is not None:
+        if to_finish is not None:
+            self._finish_into(to_finish)
+        elif aborted and self._session is not None:
             self._session.abort()
+
+    def _finish_into(self, result: Future[IngestResult]) -> None:
+        try:
+            result.set_result(self.finish())
+        except BaseException as exc:
+            result.set_exception(exc)
