@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from lightbox.api import schemas
 from lightbox.app import Archive
@@ -41,6 +42,17 @@ def _entry(chained: ChainedRecord) -> AuditEntry:
     return AuditEntry.model_validate(chained.fields())
 
 
+def _iso_only(value: object) -> object:
+    """A time as ISO 8601 text only: pydantic would also take a number of seconds since 1970."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("an ISO 8601 date or date-time, such as 2026-11-01T08:00:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     """A time without an offset is UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
@@ -64,8 +76,8 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         ae: Annotated[str | None, Query(max_length=16, description="Calling AE title")] = None,
         action: AuditAction | None = None,
         study: Annotated[str | None, Query(max_length=64, description="Study Instance UID")] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: IsoTime | None = None,
+        until: IsoTime | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         before: Annotated[
             int | None, Query(ge=1, le=2**63 - 1, description="Only records older than this")
