@@ -35,6 +35,7 @@ from lightbox.domain.shares import SHARE_PREFIX, ShareAccess
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
 from lightbox.services.oidc import OidcVerifier
 from lightbox.services.shares import ShareService
+from lightbox.web import pages
 from lightbox.web.deep_links import is_deep_link
 from lightbox.web.pages import FAVICON_PATH, LOGIN_PATH, STATIC_PREFIX
 from lightbox.web.viewer import Viewer, is_page
@@ -51,8 +52,8 @@ _CONTENT_LISTS = ("/api/patients", "/api/studies", "/api/series", "/api/instance
 
 def required_permission(method: str, path: str) -> Permission | None:
     """What a request needs, by its method and path; None: any authenticated user may."""
-    if (method, path) in ANY_USER_ROUTES or (method in _READ_METHODS and is_page(path)):
-        return None  # the viewer's app itself holds no data: what it shows, DICOMweb checks
+    if (method, path) in ANY_USER_ROUTES or (method in _READ_METHODS and _app_page(path)):
+        return None  # the pages hold no data: what they show, the API and DICOMweb check
     if is_deep_link(path) and method in _READ_METHODS:
         return Permission.READ  # it searches, then the viewer shows what the user may see
     if path.startswith("/dicom-web/") or path == "/dicom-web" or path == "/wado":
@@ -203,9 +204,14 @@ def _open(method: str, path: str) -> bool:
     return page and (path in (LOGIN_PATH, FAVICON_PATH) or path.startswith((SHARE_LANDING, STATIC_PREFIX)))
 
 
+def _app_page(path: str) -> bool:
+    """A page of the web app: the viewer's, or one of Lightbox's own."""
+    return is_page(path) or pages.is_page(path)
+
+
 def _browser_page(path: str) -> bool:
-    """A page a person opens (the viewer's app, a deep link): without a session, the login page first."""
-    return is_page(path) or is_deep_link(path)
+    """A page a person opens (the app's, a deep link): without a session, the login page first."""
+    return _app_page(path) or is_deep_link(path)
 
 
 async def _to_login(scope: Scope, receive: Receive, send: Send) -> None:

@@ -20,8 +20,14 @@ STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static/"
 LOGIN_PATH = "/login"
 FAVICON_PATH = "/favicon.ico"
+DASHBOARD_PATH = "/dashboard"
+PAGES = frozenset({DASHBOARD_PATH})  # pages for a logged-in user: without a session, the login first
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
+
+
+def is_page(path: str) -> bool:
+    return path in PAGES
 
 
 def safe_next(target: str | None) -> str:
@@ -41,6 +47,15 @@ def router() -> APIRouter:
         answer = templates.TemplateResponse(
             request, "login.html", {"title": "Log in", "next": safe_next(next)}
         )
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+
+    @routes.get(DASHBOARD_PATH, response_class=HTMLResponse)
+    async def dashboard(request: Request) -> HTMLResponse:
+        # The page holds no data: its script asks the REST API, which answers what the user may see
+        user = request.state.user
+        context = {"title": "Dashboard", "user": user.name, "role": user.role.value}
+        answer = templates.TemplateResponse(request, "dashboard.html", context)
         answer.headers["Cache-Control"] = "no-store"
         return answer
 
