@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from lightbox.domain.accounts import Permission, Role
+from lightbox.domain.actor import Actor
 from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
 from lightbox.index.models import api_tokens, sessions, users
 from lightbox.index.sql import SqlIndex
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
+from lightbox.services.events import EventBus, LoginAttempted
 
 PASSWORD = "correct horse battery staple"
 
@@ -186,3 +188,22 @@ def test_sessions(accounts: AccountService, index: SqlIndex, clock: Clock) -> No
     assert accounts.session_user(other) is not None
     accounts.close_session(other)
     assert accounts.session_user(other) is None
+
+
+def test_a_repeated_refusal_is_published_once_a_minute(index: SqlIndex, clock: Clock) -> None:
+    events = EventBus()
+    seen: list[LoginAttempted] = []
+    events.subscribe(LoginAttempted, seen.append)
+    accounts = AccountService(index, clock, events)
+    poller, other = Actor("http", address="10.0.0.7"), Actor("http", address="10.0.0.8")
+    for _ in range(5):  # a client polling with a bad token
+        assert accounts.authenticate_token("lbx_" + "A" * 43, poller) is None
+    accounts.authenticate_token("lbx_" + "A" * 43, other)
+    assert [e.source.address for e in seen] == ["10.0.0.7", "10.0.0.8"]
+    clock.now += timedelta(seconds=61)
+    accounts.authenticate_token("lbx_" + "A" * 43, poller)
+    assert len(seen) == 3 and not any(e.succeeded for e in seen)
+    # a password login is always recorded, whatever came before
+    accounts.check_password("nobody", "wrong password!", poller)
+    accounts.check_password("nobody", "wrong password!", poller)
+    assert len(seen) == 5

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,10 @@ from lightbox.services.events import EventBus, LoginAttempted, SettingsChanged
 TOKEN_PREFIX = "lbx_"
 _LAST_USE_GRANULARITY = timedelta(minutes=1)
 FIRST_ADMIN = "admin"
+_REFUSAL_REPEAT = timedelta(
+    minutes=1
+)  # the same refused credential from one address is recorded once a minute
+_MAX_REFUSALS_KEPT = 10_000
 
 
 @functools.cache
@@ -54,6 +59,8 @@ class AccountService:
         self.clock = clock
         self.hasher = PasswordHasher()
         self.events = events or EventBus()
+        self._refusals: dict[tuple[str | None, str, str, str | None], datetime] = {}
+        self._refusals_lock = threading.Lock()
 
     # --- users -------------------------------------------------------------------------------------------
     def add_user(self, name: str, role: Role, password: str | None, source: Actor | str = "cli") -> User:
@@ -106,8 +113,20 @@ class AccountService:
         return self._attempt(source, name, stored.user, "")
 
     def login_failed(self, source: Actor | str, method: str, reason: str, user: str | None = None) -> None:
-        """Publish a refused credential the caller checked itself (a bearer token, a JWT)."""
-        self.events.publish(LoginAttempted(as_actor(source), user, False, method, reason))
+        """Publish a refused credential the caller checked itself (a bearer token, a JWT, a share link):
+        once a minute for the same refusal from the same address, so that a client that polls with a bad
+        token does not write a record per request."""
+        actor = as_actor(source)
+        key = (actor.address, method, reason, user)
+        now = self.clock()
+        with self._refusals_lock:
+            last = self._refusals.get(key)
+            if last is not None and now - last < _REFUSAL_REPEAT:
+                return
+            if len(self._refusals) >= _MAX_REFUSALS_KEPT:
+                self._refusals.clear()  # bounded: a flood of addresses costs memory, not correctness
+            self._refusals[key] = now
+        self.events.publish(LoginAttempted(actor, user, False, method, reason))
 
     def ensure_first_admin(self) -> str | None:
         """With no user at all, create ``admin`` with a random password and return it (to be shown once);
