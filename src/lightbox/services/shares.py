@@ -90,19 +90,20 @@ class ShareService:
 
     def access(self, token: str) -> ShareAccess | None:
         """What a request holding ``token`` may see; None for an unknown, expired or revoked link."""
-        if not token.startswith(SHARE_PREFIX) or len(token) > 128:
-            return None
-        found = self.index.share(token_digest(token))
+        found = self._lookup(token)
         if found is None or not found[0].valid_at(self.clock()):
             return None
         return ShareAccess(*found)
 
     def link_of(self, token: str) -> ShareLink | None:
         """The link of ``token`` whatever its state (to tell an expired link from a wrong one)."""
-        if not token.startswith(SHARE_PREFIX) or len(token) > 128:
-            return None
-        found = self.index.share(token_digest(token))
+        found = self._lookup(token)
         return found[0] if found else None
+
+    def _lookup(self, token: str) -> tuple[ShareLink, bytes] | None:
+        if not token.startswith(SHARE_PREFIX) or len(token) > 128:
+            return None  # not a share link's token: no index look-up
+        return self.index.share(token_digest(token))
 
     def opened(self, access: ShareAccess, source: Actor | str) -> None:
         """Someone opened the link (its landing page): recorded, as each use of it is."""
