@@ -7,6 +7,8 @@ the browser to another site (an open redirect).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -14,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from lightbox import __version__
+from lightbox.domain.accounts import Role
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -21,7 +24,23 @@ STATIC_PREFIX = "/static/"
 LOGIN_PATH = "/login"
 FAVICON_PATH = "/favicon.ico"
 DASHBOARD_PATH = "/dashboard"
-PAGES = frozenset({DASHBOARD_PATH})  # pages for a logged-in user: without a session, the login first
+
+
+@dataclass(frozen=True, slots=True)
+class AppPage:
+    """A page for a logged-in user: without a session, the login page first. It holds no data: its script
+    asks the REST API, which answers what the user may see. ``admin``: listed in the navigation for
+    administrators only."""
+
+    path: str
+    template: str
+    title: str
+    admin: bool = False
+
+
+# In the navigation's order
+APP_PAGES = (AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),)
+PAGES = frozenset(page.path for page in APP_PAGES)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 
@@ -50,14 +69,8 @@ def router() -> APIRouter:
         answer.headers["Cache-Control"] = "no-store"
         return answer
 
-    @routes.get(DASHBOARD_PATH, response_class=HTMLResponse)
-    async def dashboard(request: Request) -> HTMLResponse:
-        # The page holds no data: its script asks the REST API, which answers what the user may see
-        user = request.state.user
-        context = {"title": "Dashboard", "user": user.name, "role": user.role.value}
-        answer = templates.TemplateResponse(request, "dashboard.html", context)
-        answer.headers["Cache-Control"] = "no-store"
-        return answer
+    for page in APP_PAGES:
+        routes.add_api_route(page.path, _page_handler(page), methods=["GET"], response_class=HTMLResponse)
 
     @routes.get(FAVICON_PATH)
     async def favicon() -> FileResponse:
@@ -65,3 +78,21 @@ def router() -> APIRouter:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     return routes
+
+
+def _page_handler(page: AppPage) -> Callable[[Request], Awaitable[HTMLResponse]]:
+    async def show(request: Request) -> HTMLResponse:
+        user = request.state.user
+        admin = user.role is Role.ADMIN
+        context = {
+            "title": page.title,
+            "user": user.name,
+            "role": user.role.value,
+            "here": page.path,
+            "navigation": [p for p in APP_PAGES if admin or not p.admin],
+        }
+        answer = templates.TemplateResponse(request, page.template, context)
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+
+    return show
