@@ -13,6 +13,7 @@ from lightbox.index.sql import SqlIndex
 from lightbox.storage.filesystem import FileSystemBlobStore
 from tests.support.ci import IN_CI
 from tests.support.postgres import PostgresUnavailable, create_database, postgres_server
+from tests.support.s3 import S3Server, s3_server
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +60,10 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlIndex]:
 @pytest.fixture
 def blob_store(tmp_path: Path) -> FileSystemBlobStore:
     return FileSystemBlobStore(tmp_path / "objects")
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3 endpoint over HTTP (moto's server, its own process) for the whole run."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server

@@ -40,12 +40,29 @@ def build_index(url: str, settings: Settings) -> Index:
     raise ConfigurationError(f"unsupported database URL {url!r}")
 
 
-def build_blob_store(url: str) -> BlobStore:
+def build_blob_store(url: str, settings: Settings) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from lightbox.storage.filesystem import FileSystemBlobStore
 
         return FileSystemBlobStore(Path(unquote(parsed.path)))
+    if parsed.scheme == "s3":
+        from lightbox.storage.s3 import S3BlobStore, S3Options
+
+        storage = settings.storage
+        secret = storage.s3_secret_access_key
+        options = S3Options(
+            bucket=parsed.netloc,
+            prefix=unquote(parsed.path),
+            endpoint_url=storage.s3_endpoint,
+            region=storage.s3_region,
+            access_key_id=storage.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            part_size=storage.s3_part_size_mib << 20,
+            connections=max(16, 2 * settings.ingest.workers),
+        )
+        # Objects being written wait on the local disk until their upload
+        return S3BlobStore(options, spool=settings.data_dir / "pending")
     raise ConfigurationError(f"unsupported storage URL {url!r}")
 
 
@@ -85,7 +102,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     index = build_index(settings.database_url, settings)
     if migrate:
         index.migrate()
-    blobs = build_blob_store(settings.storage_url)
+    blobs = build_blob_store(settings.storage_url, settings)
     events = EventBus()
     metrics = Metrics()  # a registry per archive: several archives in one process keep apart
     metrics.subscribe(events)

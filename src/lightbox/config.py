@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lightbox.domain.errors import ConfigurationError
@@ -57,15 +65,46 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(
-        default=None, description="Blob store URL: file:///PATH. Default: file://DATA_DIR/objects."
+        default=None,
+        description="Blob store URL: file:///PATH, or s3://BUCKET/PREFIX for an S3-compatible object store. "
+        "Default: file://DATA_DIR/objects.",
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="The S3 service's address (https://minio.example:9000) when it is not AWS; path-style "
+        "requests are used with it.",
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region (AWS: eu-west-1...).")
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="Credentials; unset: the AWS_* environment variables, ~/.aws or the machine's role.",
+    )
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="The access key's secret.")
+    s3_part_size_mib: int = Field(
+        default=16, ge=5, le=5120, description="Objects larger than this are uploaded in parts of this size."
     )
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("file://"):
-            raise ValueError("must start with file:// (object storage comes with the storage backends)")
+        if value is None or value.startswith("file://"):
+            return value
+        if value.startswith("s3://"):
+            bucket = value[len("s3://") :].partition("/")[0]
+            if not _S3_BUCKET.fullmatch(bucket):
+                raise ValueError(f"s3://BUCKET/PREFIX: {bucket!r} is not a bucket name (3-63 of a-z 0-9 . -)")
+            return value
+        raise ValueError("must start with file:// or s3://")
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// address")
         return value
+
+
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class IngestSettings(BaseModel):

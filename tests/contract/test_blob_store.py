@@ -7,18 +7,23 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from lightbox.storage import keys
 from lightbox.storage.base import BlobNotFound, BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
+from lightbox.storage.s3 import S3BlobStore, S3Options
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "filesystem":
         yield FileSystemBlobStore(tmp_path / "objects")
+    else:
+        yield s3_store(request.getfixturevalue("s3"), tmp_path)
 
 
 def _key(hour: int = 10) -> str:
@@ -56,8 +61,10 @@ def test_nothing_visible_before_commit_and_nothing_left_after_abort(store: BlobS
     assert list(store.keys()) == []
     writer.abort()
     assert not store.exists(key)
-    if isinstance(store, FileSystemBlobStore):
-        assert list((store.root / ".tmp").iterdir()) == []
+    pending = (
+        store.root / ".tmp" if isinstance(store, FileSystemBlobStore) else cast(S3BlobStore, store).spool
+    )
+    assert list(pending.iterdir()) == []
 
 
 def test_leaving_the_block_without_commit_aborts(store: BlobStore) -> None:
@@ -152,3 +159,47 @@ def test_prefetch_is_a_hint_that_never_fails(store: BlobStore) -> None:
         assert f.read() == b"ahead"
     store.prefetch(keys.new_key())  # no such object: nothing happens
     store.prefetch("../../etc/passwd")  # not a key: nothing happens either, no path is built
+
+
+def s3_store(s3: S3Server, tmp_path: Path, part_size: int = 5 << 20) -> S3BlobStore:
+    options = S3Options(
+        bucket=s3.new_bucket(),
+        prefix="archive",
+        endpoint_url=s3.endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        part_size=part_size,
+    )
+    return S3BlobStore(options, spool=tmp_path / "pending")
+
+
+def test_seeking_in_an_open_object(store: BlobStore) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    key = _key()
+    store.put(key, [data])
+    with store.open(key) as f:
+        assert f.read(10) == data[:10]
+        f.seek(2 * 1024 * 1024)
+        assert f.read(100) == data[2 * 1024 * 1024 : 2 * 1024 * 1024 + 100]
+        f.seek(-5, os.SEEK_END)
+        assert f.read() == data[-5:]
+        f.seek(3)
+        assert f.tell() == 3 and f.read(4) == data[3:7]
+
+
+def test_ranges_at_and_past_the_end(store: BlobStore) -> None:
+    key = _key()
+    store.put(key, [b"0123456789"])
+    assert b"".join(store.open_range(key, 10)) == b""
+    assert b"".join(store.open_range(key, 20)) == b""
+    assert b"".join(store.open_range(key, 5, 50)) == b"56789"
+    assert b"".join(store.open_range(key, 4, 4)) == b""
+
+
+def test_an_empty_object(store: BlobStore) -> None:
+    key = _key()
+    info = store.put(key, [])
+    assert info.size == 0 and store.size(key) == 0
+    with store.open(key) as f:
+        assert f.read() == b""

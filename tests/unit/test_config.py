@@ -48,6 +48,18 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.storage_url == "file:///srv/objects"
 
 
+def test_object_storage_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTBOX_STORAGE_URL", "s3://pacs-objects/site-a")
+    monkeypatch.setenv("LIGHTBOX_STORAGE_S3_ENDPOINT", "https://minio.example:9000")
+    monkeypatch.setenv("LIGHTBOX_STORAGE_S3_SECRET_ACCESS_KEY", "s3cr3t")
+    s = load_settings()
+    assert s.storage_url == "s3://pacs-objects/site-a"
+    assert s.storage.s3_endpoint == "https://minio.example:9000"
+    assert s.storage.s3_secret_access_key is not None
+    assert s.storage.s3_secret_access_key.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in repr(s)  # a secret never reaches a log line
+
+
 def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "c.toml"
     config.write_text('ae_title = "VIAENV"\n')
@@ -65,6 +77,9 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ({}, {"LIGHTBOX_DATABASE_URL": "mysql://x"}, "database.url"),
         ({}, {"LIGHTBOX_INGEST_DUPLICATE_POLICY": "sometimes"}, "ingest.duplicate_policy"),
         ({}, {"LIGHTBOX_STORAGE_URL": "ftp://x"}, "storage.url"),
+        ({}, {"LIGHTBOX_STORAGE_URL": "s3://Not_A_Bucket/x"}, "storage.url"),
+        ({}, {"LIGHTBOX_STORAGE_S3_ENDPOINT": "minio:9000"}, "storage.s3_endpoint"),
+        ({}, {"LIGHTBOX_STORAGE_S3_PART_SIZE_MIB": "1"}, "storage.s3_part_size_mib"),
         ({}, {"LIGHTBOX_WEB_VIEWER_DIR": "/nonexistent/viewer"}, "web.viewer_dir"),
     ],
 )

@@ -10,24 +10,17 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import hashlib
 import os
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from lightbox.storage import keys
 from lightbox.storage.base import BlobInfo, BlobNotFound, BlobStore, BlobStoreError, BlobWriter
+from lightbox.storage.pending import PendingFileWriter, remove_abandoned, storage_os_error
 
 _CHUNK = 1 << 20
 _TMP_DIR = ".tmp"
-# A pending write older than this at start-up belongs to a process that died; newer ones may be another
-# node's on a shared filesystem.
-_STALE_PENDING_SECONDS = 3600.0
-# Pending files carry their writer's host and pid, so recovery removes only what a dead process left.
-_HOST = socket.gethostname()
 
 
 # Start writing pages to disk while the object is still arriving, so that the fsync at commit waits for
@@ -65,79 +58,36 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _wrap_os_error(exc: OSError) -> BlobStoreError:
-    if exc.errno == errno.ENOSPC:
-        return BlobStoreError(exc.errno, "no space left in the blob store")
-    return BlobStoreError(exc.errno or 0, f"blob store I/O error: {exc}")
-
-
-class FileSystemWriter(BlobWriter):
+class FileSystemWriter(PendingFileWriter):
     def __init__(self, store: FileSystemBlobStore, key: str) -> None:
-        self.key = key
+        super().__init__(key, store.root / _TMP_DIR)
         self._store = store
-        self._hash = hashlib.sha256()
-        self._size = 0
         self._unsynced = 0
-        self._done = False
-        tmp_name = f"{_HOST}~{os.getpid()}~{key.rsplit('/', 1)[1]}.part"
-        self._tmp_path = store.root / _TMP_DIR / tmp_name
-        try:
-            self._file: BinaryIO = open(self._tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
-        except OSError as exc:
-            raise _wrap_os_error(exc) from exc
 
-    def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._hash.update(chunk)
-        self._size += len(chunk)
-        self._unsynced += len(chunk)
-        try:
-            self._file.write(chunk)
-            if self._unsynced >= _WRITEBACK_EVERY:
-                self._unsynced = 0
-                self._file.flush()
-                _start_writeback(self._file.fileno())
-        except OSError as exc:
-            self.abort()
-            raise _wrap_os_error(exc) from exc
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
-    def open_written(self) -> BinaryIO:
-        self._file.flush()
-        return open(self._tmp_path, "rb")
+    def _wrote(self, count: int) -> None:
+        self._unsynced += count
+        if self._unsynced >= _WRITEBACK_EVERY:
+            self._unsynced = 0
+            self._file.flush()
+            _start_writeback(self._file.fileno())
 
     def commit(self) -> BlobInfo:
-        if self._done:
-            raise BlobStoreError(0, f"writer for {self.key} is already closed")
+        self._check_open()
         final = self._store.path_of(self.key)
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
             created = self._store.ensure_parent(final)
-            os.rename(self._tmp_path, final)
+            os.rename(self._pending, final)
             _fsync_dir(final.parent)
             for directory in created:
                 _fsync_dir(directory.parent)
         except OSError as exc:
             self.abort()
-            raise _wrap_os_error(exc) from exc
-        self._done = True
+            raise storage_os_error(exc) from exc
+        self._closed()
         return BlobInfo(self.key, self._size, self.sha256)
-
-    def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp_path)
 
 
 class FileSystemBlobStore(BlobStore):
@@ -172,7 +122,7 @@ class FileSystemBlobStore(BlobStore):
         except FileNotFoundError:
             raise BlobNotFound(key) from None
         except OSError as exc:
-            raise _wrap_os_error(exc) from exc
+            raise storage_os_error(exc) from exc
 
     def open_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
         if start < 0 or (end is not None and end < start):
@@ -196,7 +146,7 @@ class FileSystemBlobStore(BlobStore):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise _wrap_os_error(exc) from exc
+            raise storage_os_error(exc) from exc
 
     def prefetch(self, key: str) -> None:
         # The kernel reads the file ahead while the previous object is still being sent.
@@ -237,31 +187,9 @@ class FileSystemBlobStore(BlobStore):
         yield from walk(self.root, "")
 
     def recover(self) -> None:
-        cutoff = time.time() - _STALE_PENDING_SECONDS
-        for entry in os.scandir(self.root / _TMP_DIR):
-            host, _, rest = entry.name.partition("~")
-            pid = rest.partition("~")[0]
-            if host == _HOST and pid == str(os.getpid()):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                dead = host == _HOST and not _pid_alive(pid)
-                if dead or entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
+        remove_abandoned(self.root / _TMP_DIR)
 
     def check(self) -> None:
         tmp = self.root / _TMP_DIR
         if not os.access(tmp, os.W_OK):
             raise BlobStoreError(errno.EACCES, f"blob store {self.root} is not writable")
-
-
-def _pid_alive(pid: str) -> bool:
-    """Whether a local process with this id runs (a pending write of a live process must stay)."""
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
