@@ -15,6 +15,7 @@ from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.audit import AuditService
+from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.export import ExportService
 from lightbox.services.ingest import IngestService
@@ -85,6 +86,7 @@ class Archive:
     audit: AuditService
     export: ExportService
     shares: ShareService
+    compression: CompressionService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -121,6 +123,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     audit = AuditService(index, recorder)
     export = ExportService(retrieve, events)
     shares = ShareService(index, events)
+    compression = CompressionService(index, blobs, ingest, settings.storage.compression)
     return Archive(
         settings,
         index,
@@ -137,4 +140,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         audit,
         export,
         shares,
+        compression,
     )

@@ -23,9 +23,11 @@ from lightbox.config import Settings, load_settings
 from lightbox.deidentify.keys import MIN_KEY_BYTES
 from lightbox.domain.accounts import Role, format_ae_permissions, parse_ae_permissions, parse_role
 from lightbox.domain.audit import AuditAction, AuditFilter
+from lightbox.domain.compression import Codec
 from lightbox.domain.errors import ConfigurationError, LightboxError
 from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.services.audit import MAX_LIMIT as MAX_AUDIT_LIMIT
+from lightbox.services.compression import CompressionReport, CompressionService
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -246,6 +248,39 @@ def _read_key(path: Path) -> bytes:
             param_hint="--key-file",
         )
     return key
+
+
+@main.command()
+@archive_options
+@click.option(
+    "--codec",
+    type=click.Choice([c.value for c in Codec if c is not Codec.NONE]),
+    default=None,
+    help="Lossless codec (default: storage.compression of the settings).",
+)
+def compress(config_file: Path | None, data_dir: Path | None, codec: str | None) -> None:
+    """Compress every stored uncompressed object losslessly, now (a running server does it by itself)."""
+    archive = open_archive(config_file, data_dir)
+    try:
+        service = archive.compression
+        if codec is not None:
+            service = CompressionService(archive.index, archive.blobs, archive.ingest, Codec(codec))
+        if service.codec is Codec.NONE:
+            raise click.UsageError("compression is off (storage.compression = none): name a --codec")
+
+        def show(report: CompressionReport) -> None:
+            click.echo(f"  {report.compressed} compressed, {report.kept} kept as they are", err=True)
+
+        report = service.compress_all(show)
+    finally:
+        archive.close()
+    saved = report.bytes_before - report.bytes_after
+    ratio = report.bytes_before / report.bytes_after if report.bytes_after else 1.0
+    click.echo(
+        f"compressed {report.compressed} objects with {service.codec.value} "
+        f"({report.bytes_before:,} -> {report.bytes_after:,} bytes, {ratio:.2f}x, {saved:,} bytes saved); "
+        f"{report.kept} kept as they are, {report.skipped} to try again later"
+    )
 
 
 @main.command()

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lightbox.domain.compression import Codec
 from lightbox.domain.errors import ConfigurationError
 from lightbox.index.base import DuplicatePolicy
 
@@ -80,6 +81,11 @@ class StorageSettings(BaseModel):
         description="Credentials; unset: the AWS_* environment variables, ~/.aws or the machine's role.",
     )
     s3_secret_access_key: SecretStr | None = Field(default=None, description="The access key's secret.")
+    compression: Codec = Field(
+        default=Codec.JPEG_LS,
+        description="Lossless compression of uncompressed pixel data after it is stored: jpeg-ls, j2k, "
+        "htj2k or none. Each result is decoded and compared pixel for pixel before it replaces the original.",
+    )
     s3_part_size_mib: int = Field(
         default=16, ge=5, le=5120, description="Objects larger than this are uploaded in parts of this size."
     )

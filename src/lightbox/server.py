@@ -21,6 +21,8 @@ from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
 from lightbox.dimse.identity import identifier
 from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
+from lightbox.domain.compression import Codec
+from lightbox.services.compression import Compressor
 from lightbox.services.oidc import verifier_from_settings
 from lightbox.tls import server_context
 
@@ -47,6 +49,10 @@ async def serve(archive: Archive) -> None:
         for key, reason in report.failed[:20]:
             log.error("stored object %s could not be indexed: %s", key, reason)
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
+    compressor = None
+    if archive.compression.codec is not Codec.NONE:
+        compressor = Compressor(archive.compression, housekeeping=archive.manage.finish_deletions)
+        compressor.start()
     tls = settings.tls
     https: dict[str, Any] = {}
     if tls.certificate is not None and tls.private_key is not None:
@@ -118,6 +124,8 @@ async def serve(archive: Archive) -> None:
         await server.wait_closed()
     await http_task
     executor.shutdown(wait=True)  # stores in progress finish before the index closes
+    if compressor is not None:
+        compressor.close()
     stop_task.cancel()
     if http_task in done and http_task.exception():
         raise http_task.exception()  # type: ignore[misc]

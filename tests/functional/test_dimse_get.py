@@ -11,19 +11,17 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.uid import (
-    CTImageStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEGBaseline8Bit,
     generate_uid,
 )
-from pynetdicom import AE, build_role, evt
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from tests.support.dcmtk import retrieve_study
 from tests.support.dicom import data_set_bytes, part10
+from tests.support.retrieve import c_get
 from tests.support.server import RunningServer, running_server
 
 STUDY, SERIES_1, SERIES_2 = generate_uid(), generate_uid(), generate_uid()
@@ -44,51 +42,23 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
         yield server, objects
 
 
-def _get(
-    server: RunningServer, identifier: Dataset, syntaxes: list[str]
-) -> tuple[dict[str, bytes], Dataset, Dataset | None]:
-    """The data sets received, the final C-GET-RSP's status and its identifier (failed UIDs)."""
-    received: dict[str, bytes] = {}
-
-    def on_store(event: evt.Event) -> int:
-        received[str(event.request.AffectedSOPInstanceUID)] = event.request.DataSet.getvalue()
-        return 0x0000
-
-    ae = AE(ae_title="PYNETDICOM")
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CTImageStorage, syntaxes)
-    role = build_role(CTImageStorage, scp_role=True)
-    assoc = ae.associate(
-        "127.0.0.1",
-        server.dicom_port,
-        ae_title="LIGHTBOX",
-        ext_neg=[role],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
-    )
-    assert assoc.is_established
-    responses = list(assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
-    assoc.release()
-    final, failed = responses[-1]
-    return received, final, failed
-
-
 def test_get_study_series_instance_byte_identical(stored: tuple[RunningServer, dict[str, bytes]]) -> None:
     server, objects = stored
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final, _ = _get(server, ds, [ExplicitVRLittleEndian])
+    received, final, _ = c_get(server, ds, [ExplicitVRLittleEndian])
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
     assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}
     ds.QueryRetrieveLevel = "SERIES"
     ds.SeriesInstanceUID = SERIES_2
-    received, final, _ = _get(server, ds, [ExplicitVRLittleEndian])
+    received, final, _ = c_get(server, ds, [ExplicitVRLittleEndian])
     assert final.Status == 0 and len(received) == 2
     one = next(iter(objects))  # the first object stored, in SERIES_1
     ds.QueryRetrieveLevel = "IMAGE"
     ds.SeriesInstanceUID = SERIES_1
     ds.SOPInstanceUID = one
-    received, _, _ = _get(server, ds, [ExplicitVRLittleEndian])
+    received, _, _ = c_get(server, ds, [ExplicitVRLittleEndian])
     assert list(received) == [one]
 
 
@@ -97,7 +67,7 @@ def test_implicit_only_peer_gets_objects_converted(stored: tuple[RunningServer, 
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final, _ = _get(server, ds, [ImplicitVRLittleEndian])  # stored explicit: converted
+    received, final, _ = c_get(server, ds, [ImplicitVRLittleEndian])  # stored explicit: converted
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == 5
     assert set(received) == set(objects)
     for uid, data in received.items():
@@ -113,7 +83,7 @@ def test_no_acceptable_context_is_a_failed_sub_operation(
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final, failed = _get(server, ds, [JPEGBaseline8Bit])  # converted to uncompressed only
+    received, final, failed = c_get(server, ds, [JPEGBaseline8Bit])  # converted to uncompressed only
     assert received == {}
     assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 5
     assert failed is not None and set(failed.FailedSOPInstanceUIDList) == set(objects)
@@ -137,7 +107,7 @@ def test_compressed_syntax_offered_first_still_gets_every_object(
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = STUDY
-    received, final, _ = _get(server, ds, [JPEGBaseline8Bit, ExplicitVRLittleEndian])
+    received, final, _ = c_get(server, ds, [JPEGBaseline8Bit, ExplicitVRLittleEndian])
     assert final.Status == 0 and final.NumberOfCompletedSuboperations == len(objects)
     assert received == {uid: data_set_bytes(blob) for uid, blob in objects.items()}
 
@@ -155,7 +125,7 @@ def test_object_missing_from_storage_fails_alone(tmp_path: Path) -> None:
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = study
     with running_server(data, aes=["PYNETDICOM", "GETSCU"]) as server:
-        received, final, failed = _get(server, ds, [ExplicitVRLittleEndian])
+        received, final, failed = c_get(server, ds, [ExplicitVRLittleEndian])
     assert set(received) == {uids[0], uids[2]}
     assert final.Status == 0xB000 and final.NumberOfFailedSuboperations == 1
     assert failed is not None and failed.FailedSOPInstanceUIDList == uids[1]

@@ -36,6 +36,7 @@ from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.services.transcode import COMPRESSED_TARGETS, DEFLATED
 from tests.support.dicom import make_dataset, to_part10, video_part10
+from tests.support.multipart import related_parts
 from tests.support.server import RunningServer, running_server
 
 STUDY, CT_SERIES, OTHER_STUDY = generate_uid(), generate_uid(), generate_uid()
@@ -143,28 +144,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 # --- a strict multipart/related reader (RFC 2046 5.1) ----------------------------------------------------
 
 
-def _parts(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
-    """The parts of a multipart/related response: headers (lower case names) and bytes. Checks framing."""
-    content_type = response.headers["content-type"]
-    assert content_type.startswith("multipart/related;"), content_type
-    match = re.search(r"boundary=\"?([^\";]+)\"?", content_type)
-    assert match, content_type
-    boundary = match.group(1).encode()
-    body = response.content
-    assert body.startswith(b"--" + boundary + b"\r\n"), body[:100]
-    assert body.endswith(b"\r\n--" + boundary + b"--\r\n"), body[-100:]
-    inner = body[len(boundary) + 4 : -(len(boundary) + 8)]
-    parts = []
-    for raw in inner.split(b"\r\n--" + boundary + b"\r\n"):
-        head, _, content = raw.partition(b"\r\n\r\n")
-        headers = {}
-        for line in head.decode().split("\r\n"):
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        parts.append((headers, content))
-    return parts
-
-
 def _syntax_label(headers: dict[str, str]) -> str:
     match = re.search(r"transfer-syntax=([0-9.]+)", headers["content-type"])
     assert match, headers
@@ -194,7 +173,7 @@ def test_study_as_stored_is_byte_identical(setup: Setup) -> None:
         response = http.get(f"/dicom-web/studies/{STUDY}", headers={"Accept": DICOM_ANY})
     assert response.status_code == 200
     assert 'type="application/dicom"' in response.headers["content-type"]
-    parts = _parts(response)
+    parts = related_parts(response)
     in_study = {name: o for name, o in setup.objects.items() if o.study == STUDY}
     assert len(parts) == len(in_study)
     received = {
@@ -254,7 +233,7 @@ def test_instance_in_its_stored_compressed_syntax(setup: Setup, name: str) -> No
     with setup.http() as http:
         response = http.get(setup.url(name), headers={"Accept": accept})
     assert response.status_code == 200
-    [(headers, body)] = _parts(response)
+    [(headers, body)] = related_parts(response)
     assert headers["content-type"] == f"application/dicom; transfer-syntax={stored.syntax}"
     assert body == stored.blob
 
@@ -292,7 +271,7 @@ def test_study_with_some_instances_unacceptable_is_partial(setup: Setup) -> None
         response = http.get(f"/dicom-web/studies/{STUDY}", headers={"Accept": accept})
     assert response.status_code == 206
     assert response.headers["warning"].startswith("299 ")
-    [(headers, body)] = _parts(response)
+    [(headers, body)] = related_parts(response)
     assert _syntax_label(headers) == JPEGBaseline8Bit
     assert body == setup.objects["SC_rgb_jpeg_dcmtk.dcm"].blob
 
@@ -308,7 +287,7 @@ def test_compressed_losslessly_on_request(setup: Setup, name: str, target: str) 
             f"/dicom-web/studies/{stored.study}/series/{stored.series}", headers={"Accept": accept}
         )
     assert response.status_code == 200, response.text
-    [(headers, body)] = _parts(response)
+    [(headers, body)] = related_parts(response)
     assert _syntax_label(headers) == target
     received = dcmread(io.BytesIO(body))
     assert received.file_meta.TransferSyntaxUID == target
@@ -330,7 +309,7 @@ def test_encoder_refusal_falls_back_to_the_next_acceptable_syntax(setup: Setup) 
     j2k_only = f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000Lossless}'
     j2k_or_explicit = f"{j2k_only}, {j2k_only.replace(JPEG2000Lossless, ExplicitVRLittleEndian)}; q=0.5"
     with setup.http() as http:
-        [(headers, body)] = _parts(http.get(setup.url("ct1"), headers={"Accept": j2k_or_explicit}))
+        [(headers, body)] = related_parts(http.get(setup.url("ct1"), headers={"Accept": j2k_or_explicit}))
         assert _syntax_label(headers) == ExplicitVRLittleEndian
         assert body == setup.objects["ct1"].blob
         _assert_problem(http.get(setup.url("ct1"), headers={"Accept": j2k_only}), 406)
@@ -354,10 +333,10 @@ def test_q_values_rank_the_transfer_syntaxes(setup: Setup) -> None:
     )
     with setup.http() as http:
         url = f"/dicom-web/studies/{j2k.study}/series/{j2k.series}"
-        [(headers, body)] = _parts(http.get(url, headers={"Accept": prefer_stored}))
+        [(headers, body)] = related_parts(http.get(url, headers={"Accept": prefer_stored}))
         assert _syntax_label(headers) == JPEG2000Lossless and body == j2k.blob
         for accept in (prefer_explicit, refused):
-            [(headers, body)] = _parts(http.get(url, headers={"Accept": accept}))
+            [(headers, body)] = related_parts(http.get(url, headers={"Accept": accept}))
             assert _syntax_label(headers) == ExplicitVRLittleEndian
             _assert_same_pixels(dcmread(io.BytesIO(body)), j2k)
 
@@ -367,16 +346,16 @@ def test_lossy_object_without_decoder_goes_as_stored_by_default(setup: Setup) ->
     video = setup.objects["video"]
     with setup.http() as http:
         response = http.get(f"/dicom-web/studies/{OTHER_STUDY}")
-        [(headers, body)] = _parts(response)
+        [(headers, body)] = related_parts(response)
         assert _syntax_label(headers) == video.syntax and body == video.blob
         explicit = f'multipart/related; type="application/dicom"; transfer-syntax={ExplicitVRLittleEndian}'
         _assert_problem(http.get(f"/dicom-web/studies/{OTHER_STUDY}", headers={"Accept": explicit}), 406)
 
 
-def test_part_labels_match_the_parts(setup: Setup) -> None:
+def test_part_labels_match_therelated_parts(setup: Setup) -> None:
     with setup.http() as http:
         response = http.get(f"/dicom-web/studies/{STUDY}")
-    for headers, body in _parts(response):
+    for headers, body in related_parts(response):
         meta = dcmread(io.BytesIO(body), stop_before_pixels=True).file_meta
         assert _syntax_label(headers) == meta.TransferSyntaxUID == ExplicitVRLittleEndian
 
@@ -445,7 +424,7 @@ def test_frame_parts_are_labelled(setup: Setup) -> None:
         )
         assert response.status_code == 200
         assert 'type="image/jpeg"' in response.headers["content-type"]
-        [(headers, body)] = _parts(response)
+        [(headers, body)] = related_parts(response)
         assert headers["content-type"] == f"image/jpeg; transfer-syntax={jpeg.syntax}"
         assert Image.open(io.BytesIO(body)).size == (100, 100)  # the JPEG codestream itself
 
@@ -453,7 +432,7 @@ def test_frame_parts_are_labelled(setup: Setup) -> None:
         response = http.get(
             setup.url("emri_small.dcm") + "/frames/2", headers={"Accept": 'multipart/related; type="*/*"'}
         )
-        [(headers, body)] = _parts(response)
+        [(headers, body)] = related_parts(response)
         assert (
             headers["content-type"] == f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}"
         )
@@ -464,7 +443,7 @@ def test_frame_parts_are_labelled(setup: Setup) -> None:
             setup.url("MR_small_RLE.dcm") + "/frames/1",
             headers={"Accept": 'multipart/related; type="*/*"; transfer-syntax=*'},
         )
-        [(headers, body)] = _parts(response)
+        [(headers, body)] = related_parts(response)
         assert headers["content-type"] == "image/dicom-rle; transfer-syntax=1.2.840.10008.1.2.5"
         rle = setup.objects["MR_small_RLE.dcm"].dataset()
         assert body == get_frame(rle.PixelData, 0)

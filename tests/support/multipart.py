@@ -1,8 +1,12 @@
-"""Write multipart/related bodies (RFC 2046 5.1, RFC 2387) for STOW-RS tests, whole or as a stream."""
+"""Write multipart/related bodies (RFC 2046 5.1, RFC 2387) for STOW-RS tests, whole or as a stream, and read
+those of WADO-RS answers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+
+import httpx
 
 BOUNDARY = "lightbox-test-3f1c"
 DICOM_MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
@@ -40,3 +44,25 @@ def stream_body(
         first = False
         yield from chunks
     yield close_delimiter(boundary)
+
+
+def related_parts(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart/related response: headers (lower case names) and bytes. Checks framing."""
+    content_type = response.headers["content-type"]
+    assert content_type.startswith("multipart/related;"), content_type
+    match = re.search(r"boundary=\"?([^\";]+)\"?", content_type)
+    assert match, content_type
+    boundary = match.group(1).encode()
+    body = response.content
+    assert body.startswith(b"--" + boundary + b"\r\n"), body[:100]
+    assert body.endswith(b"\r\n--" + boundary + b"--\r\n"), body[-100:]
+    inner = body[len(boundary) + 4 : -(len(boundary) + 8)]
+    parts = []
+    for raw in inner.split(b"\r\n--" + boundary + b"\r\n"):
+        head, _, content = raw.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append((headers, content))
+    return parts

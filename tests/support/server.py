@@ -124,6 +124,15 @@ def admin_token(
         archive.close()
 
 
+# Objects stay exactly as sent unless a test asks for lossless compression: most tests compare what they
+# retrieve with what they stored, byte for byte
+SERVER_DEFAULTS = {"LIGHTBOX_STORAGE_COMPRESSION": "none"}
+
+
+def server_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    return {**SERVER_DEFAULTS, **os.environ, **(env or {})}
+
+
 @contextlib.contextmanager
 def running_server(
     data_dir: Path,
@@ -151,7 +160,7 @@ def running_server(
         *extra,
     )
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_environment(env))
     server = RunningServer(proc, http_port, dicom_port, data_dir, log_path, token, https)
     try:
         deadline = time.monotonic() + 30

@@ -51,6 +51,10 @@ class NewInstance:
     # The top-level bulk data elements: (tag, VR, element offset in the object, or -1 when unknown)
     bulk: tuple[tuple[str, str, int], ...] = ()
     stored_by: str | None = None  # the archive user whose credentials stored it (a user may delete their own)
+    # A re-encoding of the stored object (lossless compression): it replaces the instance only while the
+    # instance is still the object with this checksum, whatever the duplicate policy, and the object it
+    # replaces becomes a pending deletion in the same transaction.
+    replaces_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,20 @@ class InstanceLocation:
     blob_key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompressionCandidate:
+    """An instance stored in a native syntax that lossless compression has not tried yet."""
+
+    id: int  # the row id: the keyset of the scan
+    sop_instance_uid: str
+    blob_key: str
+    sha256: str
+    size: int
+    source: str
+    stored_by: str | None
+    ingested_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +260,24 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
         """
 
     @abc.abstractmethod
+    def compression_candidates(
+        self, transfer_syntaxes: Iterable[str], after_id: int, limit: int
+    ) -> list[CompressionCandidate]:
+        """Instances stored in one of ``transfer_syntaxes`` that compression has not tried, by row id."""
+
+    @abc.abstractmethod
+    def keep_uncompressed(self, sop_instance_uid: str, sha256: str, reason: str) -> None:
+        """Record why the object with this checksum stays as it is (not tried again until replaced)."""
+
+    @abc.abstractmethod
+    def note_pending_deletions(
+        self, sop_instance_uid: str, blob_keys: Iterable[str], not_before: datetime
+    ) -> None:
+        """Record objects about to be written that are to go unless a later transaction keeps them (a
+        re-encoding: a crash before its index commit leaves nothing behind for recovery to index). They are
+        never indexed, and removed from ``not_before`` on, once their writer can no longer be at work."""
+
+    @abc.abstractmethod
     def indexed_blob_keys(self, keys: Iterable[str]) -> set[str]:
         """The subset of ``keys`` that an instance refers to."""
 
@@ -291,8 +327,8 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
 
     @abc.abstractmethod
     def pending_blob_deletions(self, limit: int, among: Iterable[str] | None = None) -> list[str]:
-        """Keys of objects whose rows a delete removed and that may still be in storage, oldest first;
-        with ``among``, only those of these keys."""
+        """Keys of objects whose rows a delete removed and that may still be in storage, oldest first, that
+        may be removed now; with ``among``, those of these keys, whenever they may be removed."""
 
     @abc.abstractmethod
     def forget_blob_deletions(self, keys: Iterable[str]) -> None:

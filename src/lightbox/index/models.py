@@ -133,6 +133,8 @@ instances = Table(
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("source", Text, nullable=False, default=""),
     Column("stored_by", String(64), nullable=True),  # the archive user who stored it, when one did
+    # Why lossless compression left this object as it is ("no pixel data"...); NULL: not tried (or compressed)
+    Column("compression", String(200), nullable=True),
     Column("attrs", JSON, nullable=False),
     # [[tag, VR, element offset in the object], ...] of the top-level values left out of attrs (pixel data,
     # other bulk data); offset -1 when unknown (a deflated data set); NULL when indexed before it was kept

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from lightbox.domain.errors import Conflict, DuplicateRejected, Forbidden, NotFo
 from lightbox.domain.levels import Level
 from lightbox.index import matching
 from lightbox.index.base import (
+    CompressionCandidate,
     ContentFilter,
     Deletion,
     DuplicatePolicy,
@@ -288,6 +289,8 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         outcome = StoreOutcome.STORED
         obsolete: str | None = None
         replaced_sha: str | None = None
+        if new.replaces_sha256 is not None:
+            return self._store_reencoding(conn, new, found)
         if found is not None:
             existing = _Existing(*found)
             if existing.sha256 == new.sha256:
@@ -302,20 +305,57 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
                 )
             if policy is DuplicatePolicy.KEEP:
                 return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
-            conn.execute(
-                insert(instance_replacements).values(
-                    sop_instance_uid=sop_uid,
-                    old_blob_key=existing.blob_key,
-                    old_sha256=existing.sha256,
-                    new_blob_key=new.blob_key,
-                    new_sha256=new.sha256,
-                    source=new.source,
-                    replaced_at=_now(),
-                )
-            )
+            self._record_replacement(conn, sop_uid, existing, new)
             self._detach_instance(conn, existing.id)
             outcome, obsolete, replaced_sha = StoreOutcome.REPLACED, existing.blob_key, existing.sha256
+        return self._insert_instance(conn, new, outcome, obsolete, replaced_sha)
 
+    def _store_reencoding(self, conn: Connection, new: NewInstance, found: Any) -> StoreResult:
+        """Replace the instance by a re-encoding of it, if it is still the object re-encoded."""
+        existing = _Existing(*found) if found is not None else None
+        if existing is None or existing.sha256 != new.replaces_sha256:
+            # Deleted or replaced meanwhile: the re-encoding stays a pending deletion and goes
+            return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
+        sop_uid = new.rows.instance.columns["sop_instance_uid"]
+        kept = conn.execute(delete(pending_deletions).where(pending_deletions.c.blob_key == new.blob_key))
+        if kept.rowcount != 1:  # its pending deletion was carried out meanwhile: the object may be gone
+            return StoreResult(StoreOutcome.KEPT_EXISTING, obsolete_blob_key=new.blob_key)
+        self._record_replacement(conn, sop_uid, existing, new)
+        # Readers that located the old object a moment ago may still open it: it goes a while later
+        gone_from = _now() + _REPLACED_OBJECT_GRACE
+        conn.execute(
+            insert(pending_deletions).values(
+                blob_key=existing.blob_key, sop_instance_uid=sop_uid, deleted_at=gone_from
+            )
+        )
+        self._detach_instance(conn, existing.id)
+        return self._insert_instance(conn, new, StoreOutcome.REPLACED, None, existing.sha256)
+
+    @staticmethod
+    def _record_replacement(conn: Connection, sop_uid: str, existing: _Existing, new: NewInstance) -> None:
+        """Both objects' keys and checksums, kept for good: what was replaced, by what, when."""
+        conn.execute(
+            insert(instance_replacements).values(
+                sop_instance_uid=sop_uid,
+                old_blob_key=existing.blob_key,
+                old_sha256=existing.sha256,
+                new_blob_key=new.blob_key,
+                new_sha256=new.sha256,
+                source=new.source,
+                replaced_at=_now(),
+            )
+        )
+
+    def _insert_instance(
+        self,
+        conn: Connection,
+        new: NewInstance,
+        outcome: StoreOutcome,
+        obsolete: str | None,
+        replaced_sha: str | None,
+    ) -> StoreResult:
+        rows = new.rows
+        hot = self._hot
         now = _now()
         study_uid = rows.study.columns["study_instance_uid"]
         study = hot.study.first(conn, {"uid": study_uid})
@@ -675,6 +715,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
     def pending_blob_deletions(self, limit: int, among: Iterable[str] | None = None) -> list[str]:
         stmt = select(pending_deletions.c.blob_key).order_by(pending_deletions.c.id).limit(limit)
         if among is None:
+            stmt = stmt.where(pending_deletions.c.deleted_at <= _now())  # not the objects still being written
             return self.read(lambda conn: list(conn.execute(stmt).scalars()))
         wanted = list(among)
         found: list[str] = []
@@ -682,6 +723,40 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
             chunk = stmt.where(pending_deletions.c.blob_key.in_(wanted[i : i + 500]))
             found.extend(self.read(lambda conn, c=chunk: list(conn.execute(c).scalars())))  # type: ignore[misc]
         return found[:limit]
+
+    def compression_candidates(
+        self, transfer_syntaxes: Iterable[str], after_id: int, limit: int
+    ) -> list[CompressionCandidate]:
+        c = instances.c
+        stmt = (
+            select(
+                c.id, c.sop_instance_uid, c.blob_key, c.sha256, c.size, c.source, c.stored_by, c.ingested_at
+            )
+            .where(
+                c.id > after_id, c.transfer_syntax_uid.in_(list(transfer_syntaxes)), c.compression.is_(None)
+            )
+            .order_by(c.id)
+            .limit(limit)
+        )
+        rows = self.read(lambda conn: list(conn.execute(stmt)))
+        return [CompressionCandidate(*row[:7], aware(row[7])) for row in rows]
+
+    def keep_uncompressed(self, sop_instance_uid: str, sha256: str, reason: str) -> None:
+        stmt = (
+            update(instances)
+            .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.sha256 == sha256)
+            .values(compression=reason[:200])
+        )
+        self.write(lambda conn: conn.execute(stmt))
+
+    def note_pending_deletions(
+        self, sop_instance_uid: str, blob_keys: Iterable[str], not_before: datetime
+    ) -> None:
+        rows = [
+            {"blob_key": k, "sop_instance_uid": sop_instance_uid, "deleted_at": not_before} for k in blob_keys
+        ]
+        if rows:
+            self.write(lambda conn: conn.execute(insert(pending_deletions), rows))
 
     def forget_blob_deletions(self, keys: Iterable[str]) -> None:
         wanted = list(keys)
@@ -873,6 +948,10 @@ class _IngestStatements:
             )
             for table in (patients, studies, series)
         }
+
+
+# A replaced object stays this long for readers that located it just before (a re-encoding's original)
+_REPLACED_OBJECT_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)

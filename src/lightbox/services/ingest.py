@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -36,7 +36,7 @@ from lightbox.formats.encoding import BULK_VRS
 from lightbox.formats.file_meta import encode_file_meta
 from lightbox.formats.part10_check import check_complete
 from lightbox.index.attributes import BULK_THRESHOLD, InstanceRows, extract_rows, json_text
-from lightbox.index.base import DuplicatePolicy, Index, NewInstance, StoreOutcome
+from lightbox.index.base import CompressionCandidate, DuplicatePolicy, Index, NewInstance, StoreOutcome
 from lightbox.services.events import EventBus, InstanceRejected, InstanceReplaced, InstanceStored
 from lightbox.storage import keys
 from lightbox.storage.base import BlobInfo, BlobStore, BlobStoreError, BlobWriter
@@ -191,6 +191,66 @@ class IngestService:
             return self.ingest(
                 iter(lambda: f.read(_READ_CHUNK), b""), source or Actor("import", origin=str(path))
             )
+
+    def store_reencoding(
+        self, data: bytes, original: CompressionCandidate, source: Actor, grace: timedelta
+    ) -> StoreOutcome:
+        """Put ``data``, a re-encoding of the instance ``original`` (same attributes, other bytes), in its
+        place: REPLACED, or KEPT_EXISTING when the instance changed or went meanwhile (``data`` is dropped).
+
+        The new object is a pending deletion from before it is written until the index takes it, and the
+        object it replaces becomes one in that transaction (removed some minutes later, by the pending
+        deletions' housekeeping, so that readers that had located it finish): a crash anywhere leaves one of
+        the two as the instance, and the other is removed (``grace`` after the write at the earliest, when no
+        writer can still be at work on it).
+        """
+        sop_uid = original.sop_instance_uid
+        key = keys.new_key()
+        self.index.note_pending_deletions(sop_uid, [key], not_before=datetime.now(UTC) + grace)
+        try:
+            with self.blobs.writer(key) as writer:
+                for start in range(0, len(data), _READ_CHUNK):
+                    writer.write(data[start : start + _READ_CHUNK])
+                info = writer.commit()
+            parsed = _parse(cast(BinaryIO, io.BytesIO(data)))
+            uids = _validate(parsed.dataset, parsed.media_instance_uid, None, sop_uid)
+            new = NewInstance(
+                extract_rows(parsed.dataset),
+                key,
+                info.size,
+                info.sha256,
+                parsed.transfer_syntax_uid,
+                original.ingested_at,
+                original.source,
+                parsed.bulk,
+                original.stored_by,
+                replaces_sha256=original.sha256,
+            )
+            stored = self.index.store_instance(new, self.policy)
+        except BaseException:
+            self._drop_objects([key])
+            raise
+        if stored.obsolete_blob_key:  # the re-encoding came too late (the replaced object goes later)
+            self._drop_objects([stored.obsolete_blob_key])
+        if stored.outcome is StoreOutcome.REPLACED:
+            patient_id = new.rows.patient.columns.get("patient_id") or ""
+            self.events.publish(
+                InstanceReplaced(
+                    source, sop_uid, original.sha256, info.sha256, uids.study_instance_uid, patient_id
+                )
+            )
+        return stored.outcome
+
+    def _drop_objects(self, blob_keys: list[str]) -> None:
+        """Remove objects recorded as pending deletions, then their records; a failure leaves both for
+        recovery."""
+        try:
+            for key in blob_keys:
+                self.blobs.delete(key)
+        except BlobStoreError as exc:
+            log.error("could not remove %s now (recovery will): %s", blob_keys, exc)
+            return
+        self.index.forget_blob_deletions(blob_keys)
 
     def index_stored(self, key: str, source: Actor | str = "recovery") -> IngestResult:
         """Index an object already durable in the blob store (start-up recovery, reindex)."""
