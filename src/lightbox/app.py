@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from lightbox.audit.recorder import AuditRecorder
 from lightbox.config import Settings
+from lightbox.dicomnet.association import AcceptorSettings
 from lightbox.domain.errors import ConfigurationError
 from lightbox.index.base import Index
 from lightbox.metrics import Metrics
@@ -65,6 +67,20 @@ def build_blob_store(url: str, settings: Settings) -> BlobStore:
         # Objects being written wait on the local disk until their upload
         return S3BlobStore(options, spool=settings.data_dir / "pending")
     raise ConfigurationError(f"unsupported storage URL {url!r}")
+
+
+def dicom_settings(settings: Settings) -> AcceptorSettings:
+    """The archive's side of its DICOM associations: those it accepts, and those it opens itself (to a
+    C-MOVE destination, or to verify a remote AE)."""
+    return AcceptorSettings(
+        settings.ae_title,
+        max_pdu_length=settings.network.max_pdu_length,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        idle_timeout=settings.network.idle_timeout,
+        max_associations=settings.network.max_associations,
+        max_async_operations=settings.network.max_async_operations,
+    )
 
 
 @dataclass

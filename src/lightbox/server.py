@@ -14,10 +14,10 @@ from typing import Any
 
 import uvicorn
 
-from lightbox import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from lightbox.api.app import create_http_app
 from lightbox.app import Archive
-from lightbox.dicomnet.association import AcceptorSettings, serve_acceptor
+from lightbox.app import dicom_settings as archive_dicom_settings
+from lightbox.dicomnet.association import serve_acceptor
 from lightbox.dimse.identity import identifier
 from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
@@ -75,15 +75,7 @@ async def serve(archive: Archive) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
-    dicom_settings = AcceptorSettings(
-        settings.ae_title,
-        max_pdu_length=settings.network.max_pdu_length,
-        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-        idle_timeout=settings.network.idle_timeout,
-        max_associations=settings.network.max_associations,
-        max_async_operations=settings.network.max_async_operations,
-    )
+    dicom_settings = archive_dicom_settings(settings)
     scp = ArchiveSCP(
         settings.ae_title,
         archive.ingest,

@@ -14,7 +14,7 @@ from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
 from lightbox.index.models import api_tokens, sessions, users
 from lightbox.index.sql import SqlIndex
 from lightbox.services.accounts import TOKEN_PREFIX, AccountService, token_digest
-from lightbox.services.events import EventBus, LoginAttempted
+from lightbox.services.events import EventBus, LoginAttempted, SettingsChanged
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,6 +51,33 @@ def test_users_round_trip(accounts: AccountService, clock: Clock) -> None:
     assert accounts.set_role("alice", Role.VIEWER).role is Role.VIEWER
     with pytest.raises(NotFound):
         accounts.disable_user("nobody")
+
+
+def test_update_user_changes_what_is_given_and_checks_first(accounts: AccountService) -> None:
+    events = []
+    accounts.events.subscribe(SettingsChanged, events.append)
+    accounts.add_user("alice", Role.RADIOLOGIST, PASSWORD)
+    admin = Actor("api", user="ada")
+    changed = accounts.update_user("alice", role=Role.VIEWER, disabled=True, source=admin)
+    assert (changed.role, changed.disabled) == (Role.VIEWER, True)
+    assert [e.what for e in events[1:]] == ["role changed (viewer)", "user disabled"]
+    assert all(e.source == admin for e in events[1:])
+    with pytest.raises(InvalidQuery, match="12 characters"):  # nothing changes: the password is checked first
+        accounts.update_user("alice", role=Role.ADMIN, disabled=False, password="short", source=admin)
+    assert accounts.get_user("alice").role is Role.VIEWER and accounts.get_user("alice").disabled
+    assert accounts.update_user("alice", source=admin) == accounts.get_user("alice")  # nothing to change
+    with pytest.raises(NotFound):
+        accounts.update_user("nobody", disabled=True, source=admin)
+
+
+def test_an_administrator_cannot_lock_themselves_out(accounts: AccountService) -> None:
+    accounts.add_user("ada", Role.ADMIN, PASSWORD)
+    myself = Actor("api", user="ada")
+    for change in ({"disabled": True}, {"role": Role.VIEWER}):
+        with pytest.raises(Conflict, match="your own"):
+            accounts.update_user("ada", source=myself, **change)  # type: ignore[arg-type]
+    assert accounts.update_user("ada", password="a new long password", source=myself).role is Role.ADMIN
+    assert accounts.update_user("ada", disabled=True, source=Actor("api", user="bob")).disabled  # another may
 
 
 def test_password_is_kept_as_an_argon2id_hash(accounts: AccountService, index: SqlIndex) -> None:

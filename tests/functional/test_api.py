@@ -348,6 +348,13 @@ API_ROUTES = {
     "/api/audit": {"get"},
     "/api/shares": {"get", "post"},
     "/api/shares/{share_id}": {"delete"},
+    "/api/users": {"get", "post"},
+    "/api/users/{name}": {"patch"},
+    "/api/users/{name}/tokens": {"get", "post"},
+    "/api/users/{name}/tokens/{label}": {"delete"},
+    "/api/aes": {"get", "post"},
+    "/api/aes/{ae_title}": {"delete"},
+    "/api/aes/{ae_title}/echo": {"post"},
 }
 
 

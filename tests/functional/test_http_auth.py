@@ -94,19 +94,19 @@ def test_health_is_open(server: tuple[RunningServer, dict[str, str]]) -> None:
 EXPECTED = {
     "admin": {
         **{"search": 200, "store": 200, "delete": 404, "system": 200, "metrics": 200, "list": 200},
-        **{"audit": 200, "shares": 200},
+        **{"audit": 200, "shares": 200, "users": 200, "aes": 200},
     },
     "radiologist": {  # a radiologist may delete what they stored: here, nothing of that UID
         **{"search": 200, "store": 200, "delete": 404, "system": 403, "metrics": 403, "list": 200},
-        **{"audit": 403, "shares": 200},
+        **{"audit": 403, "shares": 200, "users": 403, "aes": 403},
     },
     "viewer": {
         **{"search": 200, "store": 403, "delete": 403, "system": 403, "metrics": 403, "list": 200},
-        **{"audit": 403, "shares": 403},
+        **{"audit": 403, "shares": 403, "users": 403, "aes": 403},
     },
     "uploader": {
         **{"search": 403, "store": 200, "delete": 403, "system": 403, "metrics": 403, "list": 403},
-        **{"audit": 403, "shares": 403},
+        **{"audit": 403, "shares": 403, "users": 403, "aes": 403},
     },
 }
 
@@ -130,6 +130,8 @@ def test_each_role_gets_what_it_may(server: tuple[RunningServer, dict[str, str]]
         "list": _call(running, "GET", "/api/studies", token).status_code,
         "audit": _call(running, "GET", "/api/audit", token).status_code,
         "shares": _call(running, "GET", "/api/shares", token).status_code,
+        "users": _call(running, "GET", "/api/users", token).status_code,
+        "aes": _call(running, "GET", "/api/aes", token).status_code,
     }
     assert got == EXPECTED[role]
     refused = _call(running, "GET", "/api/system", token)

@@ -28,6 +28,16 @@ P = Permission
         ("POST", "/api/shares", P.SHARE),
         ("DELETE", "/api/shares/3", P.SHARE),
         ("GET", "/api/audit", P.ADMINISTER),
+        ("GET", "/api/users", P.ADMINISTER),  # users, tokens and remote AEs: administration
+        ("PATCH", "/api/users/ada", P.ADMINISTER),
+        ("POST", "/api/users/ada/tokens", P.ADMINISTER),
+        ("DELETE", "/api/users/ada/tokens/ct-1", P.ADMINISTER),
+        ("GET", "/api/aes", P.ADMINISTER),
+        ("DELETE", "/api/aes/CT1", P.ADMINISTER),
+        ("POST", "/api/aes/CT1/echo", P.ADMINISTER),
+        ("GET", "/admin/users", None),  # administration pages: the page says whom it is for, the API refuses
+        ("GET", "/admin/audit", None),
+        ("POST", "/admin/users", P.ADMINISTER),
         ("GET", "/accession/RIS-1", P.READ),  # a deep link: it searches
         ("GET", "/dashboard", None),  # a page: its data comes from the API
         ("POST", "/accession/RIS-1", P.ADMINISTER),

@@ -13,11 +13,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from lightbox import __version__
-from lightbox.api import audit, auth, content, login, observability, shares, system
-from lightbox.app import Archive
+from lightbox.api import aes, audit, auth, content, login, observability, shares, system, users
+from lightbox.app import Archive, dicom_settings
 from lightbox.dicomweb import problems
 from lightbox.dicomweb.router import dicomweb_router
 from lightbox.dicomweb.wado_uri import router as wado_uri_router
+from lightbox.services.echo import EchoService
 from lightbox.services.oidc import OidcVerifier, verifier_from_settings
 from lightbox.web import deep_links, pages, viewer
 
@@ -52,6 +53,8 @@ def create_http_app(
     app.include_router(login.router(archive, executor))
     app.include_router(audit.router(archive, executor))
     app.include_router(shares.router(archive, executor))
+    app.include_router(users.router(archive, executor))
+    app.include_router(aes.router(archive, executor, EchoService(dicom_settings(archive.settings))))
     app.include_router(wado_uri_router(archive, executor))  # WADO-URI at the root: /wado (PS3.18 9)
     app.include_router(pages.router())
     app.include_router(deep_links.router(archive, executor))

@@ -152,7 +152,11 @@ class Problem(BaseModel):
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route answers, as problem+json (``default``: any other error)."""
-    described = {400: "Invalid parameters", 404: "No such entity is stored"}
+    described = {
+        400: "Invalid parameters",
+        404: "No such entity is stored",
+        409: "It contradicts what is stored (a name taken already)",
+    }
     content = {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}
     responses: dict[int | str, dict[str, Any]] = {
         code: {"description": described[code], "content": content} for code in codes

@@ -586,7 +586,24 @@ async def serve_acceptor(
 
 
 class AssociationRejected(ConnectionError):
-    """The called AE refused the association (A-ASSOCIATE-RJ)."""
+    """The called AE refused the association (A-ASSOCIATE-RJ); the message says why, in words."""
+
+    def __init__(self, rejection: pdu.AssociateRJ) -> None:
+        lasting = "permanently" if rejection.result == pdu.RJ_PERMANENT else "for now"
+        why = _REJECTION_REASONS.get((rejection.source, rejection.reason), "no reason given")
+        super().__init__(f"association rejected {lasting}: {why}")
+        self.rejection = rejection
+
+
+# PS3.8 9.3.4: the reasons of an A-ASSOCIATE-RJ, by source and reason
+_REJECTION_REASONS = {
+    (pdu.RJ_SOURCE_USER, pdu.RJ_APPLICATION_CONTEXT_NOT_SUPPORTED): "application context not supported",
+    (pdu.RJ_SOURCE_USER, pdu.RJ_CALLING_AE_NOT_RECOGNIZED): "calling AE title not recognized",
+    (pdu.RJ_SOURCE_USER, pdu.RJ_CALLED_AE_NOT_RECOGNIZED): "called AE title not recognized",
+    (pdu.RJ_SOURCE_ACSE, pdu.RJ_PROTOCOL_VERSION_NOT_SUPPORTED): "protocol version not supported",
+    (pdu.RJ_SOURCE_PRESENTATION, pdu.RJ_TEMPORARY_CONGESTION): "temporary congestion",
+    (pdu.RJ_SOURCE_PRESENTATION, pdu.RJ_LOCAL_LIMIT_EXCEEDED): "local limit exceeded",
+}
 
 
 class _RequestorHandler:
@@ -642,8 +659,8 @@ class RequestorProtocol(AcceptorProtocol):
             if pdu_type == pdu.A_ASSOCIATE_AC and self._association is None:
                 self._on_accepted(pdu.decode(pdu_type, body))
             elif pdu_type == pdu.A_ASSOCIATE_RJ and self._association is None:
-                rj = pdu.decode(pdu_type, body)
-                self.established.set_exception(AssociationRejected(f"association rejected: {rj}"))
+                rj = cast(pdu.AssociateRJ, pdu.decode(pdu_type, body))
+                self.established.set_exception(AssociationRejected(rj))
                 self._close()
             elif pdu_type == pdu.A_RELEASE_RP and self._association is not None:
                 if not self.released.done():

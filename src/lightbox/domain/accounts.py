@@ -38,7 +38,9 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.UPLOADER: frozenset({Permission.STORE}),
 }
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+# A user name or token label (also the API's schema for them)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
 MIN_PASSWORD_LENGTH = 12
 
 

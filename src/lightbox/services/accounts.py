@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from lightbox.domain.accounts import MIN_PASSWORD_LENGTH, ApiToken, Role, User, check_name
 from lightbox.domain.actor import Actor, as_actor
-from lightbox.domain.errors import InvalidQuery
+from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
 from lightbox.index.accounts import AccountStore
 from lightbox.services.events import EventBus, LoginAttempted, SettingsChanged
 
@@ -73,6 +73,37 @@ class AccountService:
 
     def list_users(self) -> list[User]:
         return self.store.list_users()
+
+    def get_user(self, name: str) -> User:
+        stored = self.store.get_user(name)
+        if stored is None:
+            raise NotFound(f"no user {name!r}")
+        return stored.user
+
+    def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+        source: Actor | str = "cli",
+    ) -> User:
+        """Change what is given, each change audited as its own; all is checked before anything changes.
+        An administrator acting on their own account may not disable it or give up the admin role: another
+        administrator (or the CLI) can, so that nobody locks themselves out by a slip."""
+        user = self.get_user(name)
+        if as_actor(source).user == name and (disabled or role not in (None, Role.ADMIN)):
+            raise Conflict("you cannot disable your own account or give up your own admin role")
+        if password is not None:
+            self._check_password(password)
+        if role is not None and role is not user.role:
+            user = self.set_role(name, role, source)
+        if disabled is not None and disabled != user.disabled:
+            user = self.disable_user(name, source) if disabled else self.enable_user(name, source)
+        if password is not None:
+            user = self.set_password(name, password, source)
+        return user
 
     def disable_user(self, name: str, source: Actor | str = "cli") -> User:
         """The user can no longer log in, and none of their tokens is accepted (they are kept)."""
@@ -224,9 +255,13 @@ class AccountService:
             self.login_failed(source, "token", reason, user)
 
     def _hash(self, password: str) -> str:
+        self._check_password(password)
+        return self.hasher.hash(password)
+
+    @staticmethod
+    def _check_password(password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidQuery(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-        return self.hasher.hash(password)
 
     def _verify(self, digest: str, password: str) -> bool:
         try:

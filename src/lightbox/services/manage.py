@@ -74,9 +74,12 @@ class ManageService:
         self.events.publish(SettingsChanged(as_actor(source), what, ae.ae_title))
         return ae
 
-    def remove_remote_ae(self, ae_title: str, source: Actor | str = "cli") -> None:
-        self.index.remove_remote_ae(ae_title.strip())
-        self.events.publish(SettingsChanged(as_actor(source), "remote AE removed", ae_title.strip()))
+    def remove_remote_ae(self, ae_title: str, source: Actor | str = "cli") -> RemoteAE:
+        """Remove it from the registry; what it was."""
+        ae = self.get_remote_ae(ae_title)
+        self.index.remove_remote_ae(ae.ae_title)
+        self.events.publish(SettingsChanged(as_actor(source), "remote AE removed", ae.ae_title))
+        return ae
 
     def get_remote_ae(self, ae_title: str) -> RemoteAE:
         ae = self.index.get_remote_ae(ae_title.strip())

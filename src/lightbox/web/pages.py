@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from lightbox import __version__
-from lightbox.domain.accounts import Role
+from lightbox.domain.accounts import MIN_PASSWORD_LENGTH, AePermission, Role
+from lightbox.domain.audit import AuditAction
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -39,10 +40,20 @@ class AppPage:
 
 
 # In the navigation's order
-APP_PAGES = (AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),)
+APP_PAGES = (
+    AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),
+    AppPage("/admin/users", "admin_users.html", "Users", admin=True),
+    AppPage("/admin/aes", "admin_aes.html", "Remote AEs", admin=True),
+    AppPage("/admin/audit", "admin_audit.html", "Audit log", admin=True),
+)
 PAGES = frozenset(page.path for page in APP_PAGES)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
+# What the administration pages' forms offer: the archive's own lists, not copies of them
+templates.env.globals["roles"] = [role.value for role in Role]
+templates.env.globals["min_password_length"] = MIN_PASSWORD_LENGTH
+templates.env.globals["ae_permissions"] = [permission.value for permission in AePermission]
+templates.env.globals["audit_actions"] = [action.value for action in AuditAction]
 
 
 def is_page(path: str) -> bool:
@@ -91,7 +102,10 @@ def _page_handler(page: AppPage) -> Callable[[Request], Awaitable[HTMLResponse]]
             "here": page.path,
             "navigation": [p for p in APP_PAGES if admin or not p.admin],
         }
-        answer = templates.TemplateResponse(request, page.template, context)
+        if page.admin and not admin:  # the page would show nothing: its API answers 403
+            answer = templates.TemplateResponse(request, "admin_only.html", context, status_code=403)
+        else:
+            answer = templates.TemplateResponse(request, page.template, context)
         answer.headers["Cache-Control"] = "no-store"
         return answer
 

@@ -1,4 +1,5 @@
-// What every page of a logged-in user shares: the CSRF header for changes, and the logout button.
+// What every page of a logged-in user shares: the CSRF header for changes, the logout button, and the
+// administration pages' messages, confirmation dialog and copy button.
 "use strict";
 
 window.lightbox = (function () {
@@ -24,6 +25,52 @@ window.lightbox = (function () {
     return answer;
   }
 
+  // What a refused request says: its problem+json detail, else its status
+  async function problem(answer) {
+    try {
+      const body = await answer.json();
+      if (body && body.detail) return body.detail;
+    } catch (e) { /* not JSON */ }
+    return `The archive answered HTTP ${answer.status}.`;
+  }
+
+  // The page's messages: #status (role="status") for what was done, #error (role="alert") for what was not
+  function say(text) {
+    const status = document.getElementById("status");
+    const error = document.getElementById("error");
+    if (status) status.textContent = text;
+    if (error) error.hidden = true;
+  }
+
+  function fail(text) {
+    const error = document.getElementById("error");
+    error.textContent = text;
+    error.hidden = false;
+  }
+
+  // Asks with the page's <dialog id="confirm"> (templates/confirm.html); true when confirmed
+  function confirm(question, action) {
+    const dialog = document.getElementById("confirm");
+    document.getElementById("confirm-question").textContent = question;
+    document.getElementById("confirm-yes").textContent = action;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    });
+  }
+
+  // Copies a field's text to the clipboard (selected, to copy by hand where the clipboard is closed)
+  async function copy(field) {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(field.value);
+      say("Copied to the clipboard.");
+    } catch (e) {
+      say("Selected: copy it with Ctrl+C.");
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const logout = document.getElementById("logout");
     if (logout) {
@@ -34,5 +81,5 @@ window.lightbox = (function () {
     }
   });
 
-  return { change, read };
+  return { change, read, problem, say, fail, confirm, copy };
 })();
