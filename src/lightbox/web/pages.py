@@ -24,6 +24,8 @@ STATIC_PREFIX = "/static/"
 LOGIN_PATH = "/login"
 FAVICON_PATH = "/favicon.ico"
 DASHBOARD_PATH = "/dashboard"
+STUDIES_PATH = "/studies"
+UPLOAD_PATH = "/upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,11 @@ class AppPage:
 
 
 # In the navigation's order
-APP_PAGES = (AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),)
+APP_PAGES = (
+    AppPage(STUDIES_PATH, "studies.html", "Studies"),
+    AppPage(UPLOAD_PATH, "upload.html", "Upload"),
+    AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),
+)
 PAGES = frozenset(page.path for page in APP_PAGES)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__

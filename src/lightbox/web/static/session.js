@@ -1,4 +1,5 @@
-// What every page of a logged-in user shares: the CSRF header for changes, and the logout button.
+// What every page of a logged-in user shares: the CSRF header for changes (csrfToken for a request made
+// otherwise, as an upload with progress), and the logout button.
 "use strict";
 
 window.lightbox = (function () {
@@ -34,5 +35,5 @@ window.lightbox = (function () {
     }
   });
 
-  return { change, read };
+  return { change, read, csrfToken };
 })();
