@@ -24,7 +24,8 @@ __all__ = ["browser"]  # the fixture, for pytest
 PASSWORD = "correct horse battery staple"
 PRIOR = generate_uid()  # stored by an import, not by the radiologist
 MANY = 52  # studies of one patient: more than a page of 50
-UPLOADED, UPLOADED_SERIES, FOLDER, DROPPED = generate_uid(), generate_uid(), generate_uid(), generate_uid()
+UPLOADED, UPLOADED_SERIES = generate_uid(), generate_uid()
+FOLDER, DROPPED, WALKED = generate_uid(), generate_uid(), generate_uid()
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +140,34 @@ def test_upload_find_open_share_and_delete(server: RunningServer, browser: Any, 
     )
     _summary_says(page, "5 stored, 1 failed, 1 not DICOM")
     page.locator("#stored-studies li", has_text="Drop Dora").wait_for()
+
+    # a dropped folder is walked: readEntries answers part of a folder at a time, subfolders included.
+    # A script cannot make a DataTransfer of a folder, so its entries stand in for the file system's.
+    walked = part10(StudyInstanceUID=WALKED, PatientName="Walk^Wanda", PatientID="PID-W")
+    page.evaluate(
+        """(bytes) => {
+          const file = (path, parts) => ({ isFile: true, isDirectory: false, fullPath: path,
+            file: (ok) => ok(new File(parts, path.split("/").pop())) });
+          const folder = (path, chunks) => ({ isFile: false, isDirectory: true, fullPath: path,
+            createReader: () => {
+              const left = [...chunks, []];
+              return { readEntries: (ok) => ok(left.shift()) };
+            } });
+          const tree = folder("/scan", [
+            [file("/scan/image", [new Uint8Array(bytes)])],
+            [folder("/scan/sub", [[file("/scan/sub/readme.txt", ["hello"])]])],
+          ]);
+          DataTransferItem.prototype.webkitGetAsEntry = () => tree;
+          const transfer = new DataTransfer();
+          transfer.items.add(new File(["stand-in"], "scan"));
+          const drop = new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+          document.body.dispatchEvent(drop);
+        }""",
+        list(walked),
+    )
+    _summary_says(page, "6 stored, 1 failed, 2 not DICOM")
+    page.locator("#stored-studies li", has_text="Walk Wanda").wait_for()
+    assert "scan/sub/readme.txt" in page.locator("#failures tbody").inner_text()
 
     # the study list finds the upload by the start of the patient's name, whatever its case
     page.goto(server.base_url + "/studies")
