@@ -24,6 +24,7 @@ __all__ = ["browser"]  # the fixture, for pytest
 PASSWORD = "correct horse battery staple"
 PRIOR = generate_uid()  # stored by an import, not by the radiologist
 MANY = 52  # studies of one patient: more than a page of 50
+IN_FOLDER = 22  # instances: more than one request of 20
 UPLOADED, UPLOADED_SERIES = generate_uid(), generate_uid()
 FOLDER, DROPPED, WALKED = generate_uid(), generate_uid(), generate_uid()
 
@@ -84,7 +85,7 @@ def _files(folder: Path) -> tuple[list[Path], Path]:
     picked[-1].write_bytes(bytes(128) + b"DICM" + b"\x01" * 300)  # the magic, then nothing DICOM
     tree = folder / "cd" / "series"
     tree.mkdir(parents=True)
-    for n in (1, 2):
+    for n in range(1, IN_FOLDER + 1):
         blob = part10(
             StudyInstanceUID=FOLDER, InstanceNumber=n, PatientName="Folder^Fritz", PatientID="PID-F"
         )
@@ -121,9 +122,12 @@ def test_upload_find_open_share_and_delete(server: RunningServer, browser: Any, 
     )
     screenshot(page, "upload-files")
 
+    stows: list[int] = []
+    page.on("request", lambda r: r.method == "POST" and "/dicom-web/studies" in r.url and stows.append(1))
     page.set_input_files("#folder", str(folder))  # a folder: its files, in its subfolders too
-    _summary_says(page, "4 stored, 1 failed, 1 not DICOM")
+    _summary_says(page, f"{2 + IN_FOLDER} stored, 1 failed, 1 not DICOM")
     page.locator("#stored-studies li", has_text="Folder Fritz").wait_for()
+    assert len(stows) == 2  # 20 files, then 2
     assert page.locator("#failures tbody tr").count() == 2
     screenshot(page, "upload-folder")
 
@@ -138,7 +142,7 @@ def test_upload_find_open_share_and_delete(server: RunningServer, browser: Any, 
         }""",
         ["dropped.dcm", list(dropped)],
     )
-    _summary_says(page, "5 stored, 1 failed, 1 not DICOM")
+    _summary_says(page, f"{3 + IN_FOLDER} stored, 1 failed, 1 not DICOM")
     page.locator("#stored-studies li", has_text="Drop Dora").wait_for()
 
     # a dropped folder is walked: readEntries answers part of a folder at a time, subfolders included.
@@ -165,7 +169,7 @@ def test_upload_find_open_share_and_delete(server: RunningServer, browser: Any, 
         }""",
         list(walked),
     )
-    _summary_says(page, "6 stored, 1 failed, 2 not DICOM")
+    _summary_says(page, f"{4 + IN_FOLDER} stored, 1 failed, 2 not DICOM")
     page.locator("#stored-studies li", has_text="Walk Wanda").wait_for()
     assert "scan/sub/readme.txt" in page.locator("#failures tbody").inner_text()
 
@@ -253,7 +257,7 @@ def test_pages_of_fifty_newest_first(server: RunningServer, browser: Any) -> Non
     assert page.url.endswith("/studies?PatientID=PID-MANY&offset=50")
     page.locator("#studies tbody tr").first.wait_for()
     assert rows.count() == MANY - 50 and page.locator("#next").is_hidden()
-    assert page.inner_text("#studies-status") == f"Studies 51\N{EN DASH}{MANY}, newest first."
+    assert page.inner_text("#studies-status") == f"Studies 51\N{EN DASH}{MANY}; this page newest first."
     with page.expect_navigation():
         page.get_by_role("link", name="← Previous").click()
     assert page.url.endswith("/studies?PatientID=PID-MANY")

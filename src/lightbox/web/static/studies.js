@@ -153,7 +153,7 @@
     }
     show(matches);
     $("studies").hidden = false;
-    $("studies-status").textContent = `Studies ${offset + 1}–${offset + matches.length}, newest first.`;
+    $("studies-status").textContent = `Studies ${offset + 1}–${offset + matches.length}; this page newest first.`;
   }
 
   function described(study) {

@@ -78,23 +78,6 @@
     return true;
   }
 
-  function batches(files) {
-    const out = [];
-    let current = [];
-    let bytes = 0;
-    for (const f of files) {
-      if (current.length && (current.length >= MAX_FILES || bytes + f.file.size > MAX_BYTES)) {
-        out.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(f);
-      bytes += f.file.size;
-    }
-    if (current.length) out.push(current);
-    return out;
-  }
-
   function post(batch, progress) {
     const boundary = "lightbox-" + Math.random().toString(16).slice(2) + Date.now().toString(16);
     const parts = [];
@@ -169,28 +152,46 @@
     }
   }
 
+  // A file to send, or one listed as not DICOM
+  async function isDicom(f) {
+    let reason = "not a DICOM file (no DICM after the 128-byte preamble)";
+    if (f.file.name === "DICOMDIR") reason = "a DICOMDIR (the media's index), not an image";
+    else if (await inspect(f).catch(() => false)) return true;
+    totals.skipped += 1;
+    totals.bytes -= f.file.size;
+    failure(f.name, reason);
+    return false;
+  }
+
+  async function sendOrSkip(batch) {
+    if (stopped) {
+      totals.failed += batch.length;
+      totals.sent += batch.reduce((sum, f) => sum + f.file.size, 0);
+      for (const f of batch) failure(f.name, "not sent");
+    } else {
+      await send(batch);
+    }
+    showProgress();
+  }
+
+  // Files are looked at as they are batched, so that the first request leaves at once
   async function upload(files) {
     $("progress-card").hidden = false;
-    const dicom = [];
-    for (const f of files) {
-      if (f.file.name === "DICOMDIR") { totals.skipped += 1; failure(f.name, "a DICOMDIR (the media's index), not an image"); continue; }
-      let ok = false;
-      try { ok = await inspect(f); } catch (e) { ok = false; }
-      if (ok) dicom.push(f);
-      else { totals.skipped += 1; failure(f.name, "not a DICOM file (no DICM after the 128-byte preamble)"); }
-    }
-    totals.bytes += dicom.reduce((sum, f) => sum + f.file.size, 0);
+    totals.bytes += files.reduce((sum, f) => sum + f.file.size, 0);
     showProgress();
-    for (const batch of batches(dicom)) {
-      if (stopped) {
-        totals.failed += batch.length;
-        totals.sent += batch.reduce((sum, f) => sum + f.file.size, 0);
-        for (const f of batch) failure(f.name, "not sent");
-      } else {
-        await send(batch);
+    let batch = [];
+    let bytes = 0;
+    for (const f of files) {
+      if (!(await isDicom(f))) { showProgress(); continue; }
+      if (batch.length && (batch.length >= MAX_FILES || bytes + f.file.size > MAX_BYTES)) {
+        await sendOrSkip(batch);
+        batch = [];
+        bytes = 0;
       }
-      showProgress();
+      batch.push(f);
+      bytes += f.file.size;
     }
+    if (batch.length) await sendOrSkip(batch);
     if (stopped) {
       $("upload-error").textContent = stopped;
       $("upload-error").hidden = false;
