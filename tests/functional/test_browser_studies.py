@@ -261,6 +261,11 @@ def test_pages_of_fifty_newest_first(server: RunningServer, browser: Any) -> Non
     with page.expect_navigation():
         page.get_by_role("link", name="← Previous").click()
     assert page.url.endswith("/studies?PatientID=PID-MANY")
+    # a name as the list shows it finds the patient
+    page.fill("#f-name", "many, m")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Search").click()
+    assert page.url.endswith("/studies?PatientName=many%2C+m&PatientID=PID-MANY")
     # a viewer opens studies; sharing and deleting are not offered
     rows.first.wait_for()
     assert page.get_by_role("link", name="Open").count() == 50

@@ -47,8 +47,9 @@
   // The form's fields as a QIDO-RS search (docs/dicomweb-qido.md)
   function search() {
     const q = new URLSearchParams();
-    const name = (here.get("PatientName") || "").trim();
-    if (name) q.set("PatientName", /[*?]/.test(name) ? name : name + "*"); // the start of a name finds it
+    // Names as the list shows them ("Smith, Jo") are DICOM's "Smith^Jo"; the start of a name finds it
+    const name = (here.get("PatientName") || "").trim().replace(/\s*,\s*/g, "^");
+    if (name) q.set("PatientName", /[*?]/.test(name) ? name : name + "*");
     for (const key of ["PatientID", "AccessionNumber", "StudyInstanceUID"]) {
       const value = (here.get(key) || "").trim();
       if (value) q.set(key, value);
