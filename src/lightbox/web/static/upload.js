@@ -58,11 +58,12 @@
       const element = view.getUint16(at + 2, true);
       const vr = String.fromCharCode(view.getUint8(at + 4), view.getUint8(at + 5));
       const long = LONG_VRS.has(vr);
+      if (long && at + 12 > view.byteLength) return "";
       const length = long ? view.getUint32(at + 8, true) : view.getUint16(at + 6, true);
       const start = at + (long ? 12 : 8);
+      if (start + length > view.byteLength) return ""; // beyond what was read: no UID to match by
       if (element === 0x0003) {
-        const bytes = new Uint8Array(buffer, start, Math.min(length, view.byteLength - start));
-        return new TextDecoder("ascii").decode(bytes).replace(/[\0 ]+$/, "");
+        return new TextDecoder("ascii").decode(new Uint8Array(buffer, start, length)).replace(/[\0 ]+$/, "");
       }
       at = start + length;
     }
@@ -120,8 +121,12 @@
       const uid = first(item, "00081155");
       if (uid) reasons.set(uid, reason); else unnamed.push(reason);
     }
+    // A file whose UID could not be read takes a stored instance no other file of the batch names
+    const named = new Set(batch.map((f) => f.uid).filter(Boolean));
+    let unclaimed = [...stored].filter((uid) => !named.has(uid)).length;
     for (const f of batch) {
       if (f.uid && stored.has(f.uid)) { totals.stored += 1; continue; }
+      if (!f.uid && unclaimed > 0) { unclaimed -= 1; totals.stored += 1; continue; }
       totals.failed += 1;
       failure(f.name, reasons.get(f.uid) || unnamed.shift() || "not stored (the archive's answer does not name it)");
     }
