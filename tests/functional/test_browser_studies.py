@@ -249,7 +249,7 @@ def test_pages_of_fifty_newest_first(server: RunningServer, browser: Any) -> Non
     rows.first.wait_for()
     assert rows.count() == 50
     dates = rows.locator("td:nth-child(2)").all_inner_texts()
-    assert dates == sorted(dates, reverse=True)
+    assert dates == sorted(dates, reverse=True)  # stored in the order of their dates: the last first
     assert page.locator("#previous").is_hidden()
     screenshot(page, "studies-page-1")
     with page.expect_navigation():
@@ -257,7 +257,8 @@ def test_pages_of_fifty_newest_first(server: RunningServer, browser: Any) -> Non
     assert page.url.endswith("/studies?PatientID=PID-MANY&offset=50")
     page.locator("#studies tbody tr").first.wait_for()
     assert rows.count() == MANY - 50 and page.locator("#next").is_hidden()
-    assert page.inner_text("#studies-status") == f"Studies 51\N{EN DASH}{MANY}; this page newest first."
+    assert page.inner_text("#studies-status") == f"Studies 51\N{EN DASH}{MANY}, the last stored first."
+    assert rows.locator("td:nth-child(2)").all_inner_texts() == ["2023-01-02", "2023-01-01"]  # stored first
     with page.expect_navigation():
         page.get_by_role("link", name="← Previous").click()
     assert page.url.endswith("/studies?PatientID=PID-MANY")
