@@ -534,6 +534,24 @@ def test_offset_limit_and_truncation(archive: Archive, index: SqlIndex) -> None:
     assert run(QueryService(index, events, page_size=1), skull) == (["S1"], False)
 
 
+def test_newest_first_reverses_the_order_page_after_page(archive: Archive, index: SqlIndex) -> None:
+    def run(service: QueryService, identifier: Dataset, **options: Any) -> list[str]:
+        result = service.find(Level.STUDY, identifier, options=QueryOptions(newest_first=True, **options))
+        return archive.studies_of(list(result))
+
+    small = QueryService(index, EventBus(), page_size=2)  # keyset pages of the index, backwards
+    assert run(small, q()) == ["S5", "S4", "S3", "S2", "S1"]
+    assert run(small, q(), offset=1, limit=2) == ["S4", "S3"]
+    assert run(small, q(), offset=4) == ["S1"]
+    # Keys matched in Python: pages keep coming, backwards, until enough rows match.
+    assert run(QueryService(index, EventBus(), page_size=1), q(AdmittingDiagnosesDescription='""')) == [
+        "S5",
+        "S4",
+        "S3",
+        "S2",
+    ]
+
+
 def test_pages_give_the_same_results_as_one_page(archive: Archive, index: SqlIndex) -> None:
     identifier = q(PatientName=None, ModalitiesInStudy=None, StudyDate="20231231-")
     one_by_one = list(QueryService(index, EventBus(), page_size=1).find(Level.STUDY, identifier))

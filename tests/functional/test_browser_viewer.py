@@ -155,11 +155,19 @@ def test_a_share_link_opens_its_study_in_the_viewer_and_nothing_else(
     context = browser.new_context(viewport={"width": 1280, "height": 800})  # a stranger's fresh browser
     page, console = context.new_page(), Console()
     console.watch(page)
-    page.goto(link)
-    screenshot(page, "share-landing")
+    # without scripts the page stays, and its link is the way on
+    still = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    landing = still.new_page()
+    landing.goto(link)
+    viewer = f"/viewer?StudyInstanceUIDs={STUDY}"
+    assert landing.get_by_role("link", name="Open the images").get_attribute("href") == viewer
+    screenshot(landing, "share-landing")
+    still.close()
+    # with them, the page goes straight on to the images
     with page.expect_response(lambda r: "/frames/" in r.url, timeout=60_000) as first_frame:
-        page.get_by_role("link", name="Open it in the viewer").click()
+        page.goto(link)
     assert first_frame.value.status == 200
+    assert page.url == server.base_url + viewer
     page.locator("canvas").first.wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(1000)
     screenshot(page, "share-viewer")

@@ -372,6 +372,11 @@ def test_paging_past_the_server_maximum(client: DICOMwebClient, http: httpx.Clie
     assert len(response.json()) == 5 and "warning" not in response.headers
     assert http.get(path, params={"offset": MANY}).status_code == 204
 
+    # Lightbox's orderby=-stored: the last stored first, page after page
+    backwards = [http.get(path, params={"orderby": "-stored", "limit": 10, "offset": o}) for o in (0, 10, 20)]
+    assert [MORE_WARNING in r.headers.get("warning", "") for r in backwards] == [True, True, False]
+    assert [value(m, "00200013") for r in backwards for m in r.json()] == list(reversed(range(MANY)))
+
     # dicomweb-client follows the pages to the end.
     everything = client.search_for_instances(
         study_instance_uid=STUDY_B, series_instance_uid=SERIES_B, get_remaining=True
@@ -387,6 +392,7 @@ def test_paging_past_the_server_maximum(client: DICOMwebClient, http: httpx.Clie
         ("/studies", {"limit": "-1"}, "limit must be a whole number"),
         ("/studies", {"offset": "many"}, "offset must be a whole number"),
         ("/studies", {"fuzzymatching": "maybe"}, "fuzzymatching must be true or false"),
+        ("/studies", {"orderby": "StudyDate"}, "orderby must be stored (the order of storage) or -stored"),
         (
             "/studies",
             {"StudyDate": "20240301-20240201"},

@@ -40,6 +40,9 @@ P = Permission
         ("POST", "/admin/users", P.ADMINISTER),
         ("GET", "/accession/RIS-1", P.READ),  # a deep link: it searches
         ("GET", "/dashboard", None),  # a page: its data comes from the API
+        ("GET", "/studies", None),
+        ("GET", "/upload", None),
+        ("POST", "/upload", P.ADMINISTER),  # the page is read; the upload goes to STOW-RS
         ("POST", "/accession/RIS-1", P.ADMINISTER),
         ("GET", "/api/system", P.ADMINISTER),
         ("GET", "/api/openapi.json", P.ADMINISTER),

@@ -357,6 +357,13 @@ def test_spec_splits_sql_and_python_work() -> None:
         assert "ORDER BY studies.id" in sql and "studies.id >" in sql
 
 
+def test_newest_first_pages_backwards_by_id() -> None:
+    spec = make_spec(Level.STUDY, [Criterion(Level.PATIENT, key("PatientName", "Doe*"))], newest_first=True)
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        sql = _sql(spec, dialect)
+        assert "ORDER BY studies.id DESC" in sql and "studies.id <" in sql
+
+
 def test_parents_only_returned_are_looked_up_not_joined() -> None:
     spec = make_spec(
         Level.STUDY,

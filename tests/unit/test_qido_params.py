@@ -93,6 +93,15 @@ def test_bad_limit_or_offset(name: str, value: str) -> None:
         parse_search([(name, value)])
 
 
+def test_orderby_stored_or_newest_first() -> None:
+    assert parse_search([]).newest_first is False
+    assert parse_search([("orderby", "stored")]).newest_first is False
+    assert parse_search([("orderby", "-stored")]).newest_first is True
+    for wrong in ("-StudyDate", "newest", ""):
+        with pytest.raises(InvalidQuery, match="orderby must be stored"):
+            parse_search([("orderby", wrong)])
+
+
 def test_offset_beyond_what_a_database_takes() -> None:
     with pytest.raises(InvalidQuery, match="offset must be a whole number"):
         parse_search([("offset", str(MAX_OFFSET + 1))])

@@ -1,21 +1,21 @@
 """Share links over HTTP: made, listed and revoked at /api/shares; opened at /share/{token}.
 
 Opening a link sets a cookie that stands for it (HttpOnly, SameSite=Lax, Secure on HTTPS, until the link
-expires) and answers a page naming the study and its DICOMweb address; the web app's viewer takes over
-from there. A DICOMweb client can send the token as a bearer token instead.
+expires) and answers a page naming the study (unless the link de-identifies it), until when the link
+works, and a link to the images, which its script follows at once: the outside doctor lands in the viewer.
+A DICOMweb client can send the token as a bearer token instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import math
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from lightbox.api import schemas
@@ -25,6 +25,8 @@ from lightbox.app import Archive
 from lightbox.dicomweb.urls import dicomweb_base
 from lightbox.domain.shares import DEFAULT_SHARE_DAYS, MAX_SHARE_DAYS, ShareLink
 from lightbox.services.shares import MAX_NOTE
+from lightbox.web.display import dicom_date, person_name
+from lightbox.web.pages import templates
 
 
 class NewShare(BaseModel):
@@ -120,23 +122,28 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         if access is None:
             link = await call(lambda: shares.link_of(token))
             gone = link is not None  # known, but expired or revoked
-            text = "This link has expired or was revoked." if gone else "This link is not valid."
-            return HTMLResponse(
-                _page("Link not available", f"<p>{text}</p>"), status_code=410 if gone else 404
+            context = {"title": "Link not available", "gone": gone}
+            answer = templates.TemplateResponse(
+                request, "share_gone.html", context, status_code=410 if gone else 404
             )
+            answer.headers["Cache-Control"] = "no-store"
+            return answer
         await call(lambda: shares.opened(access, request_actor(request, "http")))
+        study = await call(lambda: shares.named_study(access))
         link = access.link
-        study = html.escape(link.study_instance_uid)
-        dicomweb = html.escape(f"{dicomweb_base(request)}/studies/{link.study_instance_uid}")
-        how = "de-identified" if link.deidentify else "with the patient's identity"
-        body = (
-            f"<p>A study has been shared with you, read-only and {how}, until "
-            f"{link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.</p>"
-            f"<p>Study Instance UID: <code>{study}</code></p>"
-            f'<p><a href="/viewer?StudyInstanceUIDs={study}">Open it in the viewer</a></p>'
-            f"<p>DICOMweb: <code>{dicomweb}</code></p>"
-        )
-        answer = HTMLResponse(_page("Shared study", body))
+        expires = link.expires_at.astimezone(UTC)
+        context = {
+            "title": "Shared study",
+            "deidentify": link.deidentify,
+            "patient": person_name(study.patient_name) if study else "",
+            "description": study.study_description if study else "",
+            "date": dicom_date(study.study_date) if study else "",
+            "expires": f"{expires:%Y-%m-%d %H:%M} UTC",
+            "expires_iso": expires.isoformat(timespec="seconds"),
+            "viewer": "/viewer?" + urlencode({"StudyInstanceUIDs": link.study_instance_uid}, safe=","),
+            "dicomweb": f"{dicomweb_base(request)}/studies/{link.study_instance_uid}",
+        }
+        answer = templates.TemplateResponse(request, "share.html", context)
         seconds = max(1, math.floor((link.expires_at - datetime.now(UTC)).total_seconds()))
         answer.set_cookie(
             SHARE_COOKIE,
@@ -152,12 +159,3 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
         return answer
 
     return routes
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title} - Lightbox</title></head>"
-        f"<body><main><h1>{title}</h1>{body}</main></body></html>"
-    )

@@ -60,6 +60,7 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             combined_datetime=True,  # PS3.18 8.3.4.1.1: combined date-time matching shall be performed
             offset=params.offset,
             limit=page + 1,
+            newest_first=params.newest_first,
         )
         if not narrow_search(request, identifier.dataset):
             return Response(status_code=204)  # a share link's search for another study: nothing matches

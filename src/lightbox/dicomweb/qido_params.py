@@ -1,4 +1,5 @@
-"""QIDO-RS query parameters (PS3.18 8.3.4): attribute matching, includefield, fuzzymatching, limit, offset.
+"""QIDO-RS query parameters (PS3.18 8.3.4): attribute matching, includefield, fuzzymatching, limit, offset;
+and orderby, Lightbox's own.
 
 ``parse_search`` reads the decoded (name, value) pairs of a query string and checks them all before any
 search: an unknown attribute, a malformed tag path or a bad number raises InvalidQuery, whose message
@@ -45,13 +46,16 @@ class SearchParameters:
     limit: int | None = None
     offset: int = 0
     accept: str | None = None
+    newest_first: bool = False  # orderby=-stored, Lightbox's own parameter
 
 
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")
 _UINT = re.compile(r"[0-9]{1,19}")
 MAX_OFFSET = 2**63 - 1  # the largest OFFSET the index databases take
 _TIMEZONE_OFFSET = 0x00080201
-_SINGLE = ("fuzzymatching", "limit", "offset", "accept")
+_SINGLE = ("fuzzymatching", "limit", "offset", "accept", "orderby")
+# orderby: not PS3.18's (QIDO-RS leaves the order to the server); "-stored" lists the last stored first
+_ORDERS = {"stored": False, "-stored": True}
 # Groups that are never attributes of a stored data set: command, file meta information, item delimiters.
 _NOT_DATA_SET_GROUPS = frozenset({0x0000, 0x0002, 0xFFFE})
 
@@ -95,6 +99,7 @@ def parse_search(items: Iterable[tuple[str, str]]) -> SearchParameters:
         limit=_uint("limit", single["limit"]) if "limit" in single else None,
         offset=_uint("offset", single["offset"]) if "offset" in single else 0,
         accept=single.get("accept"),
+        newest_first=_order(single.get("orderby", "stored")),
     )
 
 
@@ -152,6 +157,14 @@ def _match_value(path: AttributePath, value: str) -> str:
         # PS3.18 8.3.4.1: a list of UIDs is comma-separated; C-FIND's backslash is accepted as well.
         return "\\".join(uid.strip() for uid in re.split(r"[,\\]", value))
     return value
+
+
+def _order(value: str) -> bool:
+    if value.strip() not in _ORDERS:
+        raise InvalidQuery(
+            f"orderby must be stored (the order of storage) or -stored (the last first), not {value!r}"
+        )
+    return _ORDERS[value.strip()]
 
 
 def _boolean(name: str, value: str) -> bool:

@@ -158,6 +158,7 @@ class SearchSpec:
     fold_names: bool = False
     offset: int = 0
     joins: frozenset[Level] = field(default=frozenset())
+    newest_first: bool = False  # by id descending: the entities stored last first
 
 
 def attrs_label(level: Level) -> str:
@@ -171,11 +172,12 @@ def make_spec(
     return_levels: Iterable[Level] = (),
     computed: Sequence[str] = (),
     fold_names: bool = False,
+    newest_first: bool = False,
 ) -> SearchSpec:
     """Split ``criteria`` (non-universal keys) into SQL and Python work for a query at ``level``.
 
     ``return_levels`` are the levels whose attributes the caller returns; ``computed`` the computed keys it
-    returns (``COMPUTED_KEYWORDS``).
+    returns (``COMPUTED_KEYWORDS``); ``newest_first`` reverses the order (the last stored first).
     """
     crits = tuple(criteria)
     python = tuple(c for c in crits if not _translate(c, fold_names)[1])
@@ -185,7 +187,9 @@ def make_spec(
     joins = {c.level for c in crits if _translate(c, fold_names)[0] is not None}
     if "SOPClassesInStudy" in computed:
         joins.add(Level.STUDY)
-    return SearchSpec(level, crits, python, attrs, tuple(computed), fold_names, 0, frozenset(joins))
+    return SearchSpec(
+        level, crits, python, attrs, tuple(computed), fold_names, 0, frozenset(joins), newest_first
+    )
 
 
 def with_offset(spec: SearchSpec, offset: int) -> SearchSpec:
@@ -193,7 +197,8 @@ def with_offset(spec: SearchSpec, offset: int) -> SearchSpec:
 
 
 def build_search(spec: SearchSpec, after_id: int | None, limit: int) -> Select[Any]:
-    """One page of the level's rows matching the SQL part of ``spec``, by id after ``after_id``."""
+    """One page of the level's rows matching the SQL part of ``spec``, by id after ``after_id`` (before
+    it, newest first)."""
     base = _TABLES[spec.level]
     top = min((lv.depth for lv in spec.joins), default=spec.level.depth)  # the highest joined level
     columns: list[Any] = [base.c.id.label("id"), UNIQUE_COLUMNS[spec.level].label(UNIQUE_KEY[spec.level])]
@@ -206,10 +211,10 @@ def build_search(spec: SearchSpec, after_id: int | None, limit: int) -> Select[A
     stmt = select(*columns).select_from(_joined(spec.level, top))
     clauses = [c for c in (_translate(crit, spec.fold_names)[0] for crit in spec.criteria) if c is not None]
     if after_id is not None:
-        clauses.append(base.c.id > after_id)
+        clauses.append(base.c.id < after_id if spec.newest_first else base.c.id > after_id)
     if clauses:
         stmt = stmt.where(and_(*clauses))
-    stmt = stmt.order_by(base.c.id).limit(limit)
+    stmt = stmt.order_by(base.c.id.desc() if spec.newest_first else base.c.id).limit(limit)
     return stmt.offset(spec.offset) if spec.offset else stmt
 
 

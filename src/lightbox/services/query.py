@@ -46,6 +46,7 @@ class QueryOptions:
     combined_datetime: bool = False  # PS3.4 C.2.2.2.5: date and time keys form one date-time range
     offset: int = 0  # QIDO-RS offset
     limit: int | None = None  # QIDO-RS limit; None = no limit (max_results still applies)
+    newest_first: bool = False  # the entities stored last first, instead of the order they were stored
 
 
 _DEFAULT_OPTIONS = QueryOptions()
@@ -177,6 +178,7 @@ def _plan(level: Level, identifier: Dataset, options: QueryOptions) -> _Plan:
         return_levels={r.level for r in returns if r.source is _Source.ATTRS},
         computed=[r.key.keyword for r in returns if r.source is _Source.COMPUTED],
         fold_names=options.case_insensitive_names,
+        newest_first=options.newest_first,
     )
     return _Plan(level, spec, tuple(returns), options.case_insensitive_names, _describe(identifier))
 

@@ -12,7 +12,7 @@ from lightbox.domain.actor import Actor, as_actor
 from lightbox.domain.errors import Forbidden, InvalidQuery, NotFound
 from lightbox.domain.shares import DEFAULT_SHARE_DAYS, MAX_SHARE_DAYS, SHARE_PREFIX, ShareAccess, ShareLink
 from lightbox.domain.uids import is_valid_uid
-from lightbox.index.base import Index
+from lightbox.index.base import ContentFilter, Index, StudyRecord
 from lightbox.services.accounts import token_digest
 from lightbox.services.events import EventBus, ShareChanged
 
@@ -104,6 +104,15 @@ class ShareService:
         if not token.startswith(SHARE_PREFIX) or len(token) > 128:
             return None  # not a share link's token: no index look-up
         return self.index.share(token_digest(token))
+
+    def named_study(self, access: ShareAccess) -> StudyRecord | None:
+        """The study a link opens, for its landing page to name; None when the link de-identifies it (the
+        page then names no one) or the study is no longer stored."""
+        if access.link.deidentify:
+            return None
+        where = ContentFilter(study_instance_uid=access.link.study_instance_uid)
+        found = self.index.list_studies(where, None, 1)
+        return found[0] if found else None
 
     def opened(self, access: ShareAccess, source: Actor | str) -> None:
         """Someone opened the link (its landing page): recorded, as each use of it is."""

@@ -25,6 +25,8 @@ STATIC_PREFIX = "/static/"
 LOGIN_PATH = "/login"
 FAVICON_PATH = "/favicon.ico"
 DASHBOARD_PATH = "/dashboard"
+STUDIES_PATH = "/studies"
+UPLOAD_PATH = "/upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class AppPage:
 
 # In the navigation's order
 APP_PAGES = (
+    AppPage(STUDIES_PATH, "studies.html", "Studies"),
+    AppPage(UPLOAD_PATH, "upload.html", "Upload"),
     AppPage(DASHBOARD_PATH, "dashboard.html", "Dashboard"),
     AppPage("/admin/users", "admin_users.html", "Users", admin=True),
     AppPage("/admin/aes", "admin_aes.html", "Remote AEs", admin=True),

@@ -1,5 +1,6 @@
-// What every page of a logged-in user shares: the CSRF header for changes, the logout button, and the
-// administration pages' messages, confirmation dialog and copy button.
+// What every page of a logged-in user shares: the CSRF header for changes (csrfToken for a request made
+// otherwise, as an upload with progress), the logout button, and the pages' messages, confirmation dialog
+// and copy button.
 "use strict";
 
 window.lightbox = (function () {
@@ -81,5 +82,5 @@ window.lightbox = (function () {
     }
   });
 
-  return { change, read, problem, say, fail, confirm, copy };
+  return { change, read, csrfToken, problem, say, fail, confirm, copy };
 })();
