@@ -12,6 +12,7 @@ from lightbox.audit.recorder import AuditRecorder
 from lightbox.config import Settings
 from lightbox.dicomnet.association import AcceptorSettings
 from lightbox.domain.errors import ConfigurationError
+from lightbox.formats.codecs import prefer_fast_decoders
 from lightbox.index.base import Index
 from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
@@ -116,6 +117,7 @@ class Archive:
 
 def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     """Backends named in the settings, the schema at the current version, and the services on them."""
+    prefer_fast_decoders()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = build_index(settings.database_url, settings)
     if migrate:

@@ -34,7 +34,7 @@ TRANSFER_SYNTAX: dict[Codec, UID] = {
 UNCOMPRESSED = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 # Decoded, encoded and decoded again in memory: larger pixel data stays as it is
 MAX_PIXEL_BYTES = 512 << 20
-# pydicom's first choice for JPEG-LS is libjpeg, which decodes a 512x512 CT in 75 ms; CharLS takes 4
+# CharLS for JPEG-LS, as the archive sets it (formats.codecs), also when this runs without the archive
 _DECODER = {JPEGLSLossless: "pyjpegls"}
 _MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"})
 
