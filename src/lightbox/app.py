@@ -22,6 +22,7 @@ from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.export import ExportService
 from lightbox.services.ingest import IngestService
+from lightbox.services.lifecycle import AccessNotes, LifecycleService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
@@ -45,6 +46,17 @@ def build_index(url: str, settings: Settings) -> Index:
 
 
 def build_blob_store(url: str, settings: Settings) -> BlobStore:
+    """The store of ``url``; with ``storage.tiers``, the tiers as one store whose first tier is ``url``'s."""
+    first = _one_store(url, settings)
+    if not settings.storage.tiers:
+        return first
+    from lightbox.storage.tiered import TieredBlobStore
+
+    others = {name: _one_store(tier_url, settings) for name, tier_url in settings.storage.tiers.items()}
+    return TieredBlobStore(first, others)
+
+
+def _one_store(url: str, settings: Settings) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from lightbox.storage.filesystem import FileSystemBlobStore
@@ -104,6 +116,7 @@ class Archive:
     export: ExportService
     shares: ShareService
     compression: CompressionService
+    lifecycle: LifecycleService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -142,6 +155,8 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     export = ExportService(retrieve, events)
     shares = ShareService(index, events)
     compression = CompressionService(index, blobs, ingest, settings.storage.compression)
+    lifecycle = LifecycleService(index, blobs, manage, settings.storage)
+    AccessNotes(index, events)  # for the lifecycle rules on last access
     return Archive(
         settings,
         index,
@@ -159,4 +174,5 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         export,
         shares,
         compression,
+        lifecycle,
     )
