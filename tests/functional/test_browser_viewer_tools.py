@@ -321,3 +321,32 @@ def test_the_mpr_layout_shows_three_planes(archive: Archive, page: tuple[Any, Co
     assert f"/{CT_SLICES})" in texts[0], texts  # axial: a slice of the series
     assert "/128" in texts[1] and "/128" in texts[2], texts  # sagittal, coronal: 128 planes each way
     assert console.errors == [], console.errors
+
+
+# What OHIF 3.13's study list sends once the archive holds more studies than its page of 101 (its
+# mapParams): filters wrapped in wildcards, the patient ID by tag number, fuzzy matching, paging, and the
+# attributes it shows by tag number
+LIST_PARAMETERS = "fuzzymatching=true&includefield=00081030%2C00080060%2C00080090%2C00100030"
+
+
+def test_the_searches_the_study_list_sends(archive: Archive) -> None:
+    def found(query: str) -> list[str]:
+        response = http.get(f"/dicom-web/studies?{query}&{LIST_PARAMETERS}")
+        assert response.status_code == 200, (query, response.text)
+        studies = response.json()
+        assert all("00081030" in study and "00080090" in study for study in studies), studies
+        return [study["0020000D"]["Value"][0] for study in studies]
+
+    labels = {uid: label for label, uid in archive.studies.items()} | {archive.ct_study: "ct"}
+    with archive.server.client() as http:
+        assert found("PatientName=*olume*&limit=101&offset=0") == [archive.ct_study]
+        assert found("00100020=*CT-MPR*&limit=101&offset=0") == [archive.ct_study]
+        assert found("00100010=*olume*&limit=101&offset=0") == [archive.ct_study]  # a tag number
+        jpeg_ls = found("StudyDescription=*jpeg-ls*&limit=101&offset=0")
+        assert sorted(labels[uid] for uid in jpeg_ls) == ["jpeg-ls-lossless", "jpeg-ls-near-lossless"]
+        ct = found("ModalitiesInStudy=CT&limit=101&offset=0")
+        assert sorted(labels[uid] for uid in ct) == ["ct", "explicit-little-endian"]
+        assert len(found("StudyDate=20240101-20240103&limit=101&offset=0")) == len(labels)
+        pages = [found(f"limit=7&offset={offset}") for offset in (0, 7, 14)]
+        assert [len(page) for page in pages] == [7, 7, len(labels) - 14]
+        assert sorted(uid for page in pages for uid in page) == sorted(labels)  # each study once
