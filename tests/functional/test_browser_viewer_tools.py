@@ -9,16 +9,16 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.encaps import encapsulate
 from pydicom.uid import generate_uid
 
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
+from lightbox.domain.compression import Codec
+from lightbox.formats import lossless
 from tests.support.browser import Console, browser, screenshot
 from tests.support.dicom import ct_volume, restamped
 from tests.support.server import RunningServer, running_server
@@ -41,18 +41,20 @@ SYNTAXES = {
     "jpeg-ls-near-lossless": "JPEGLSNearLossless_16.dcm",
     "jpeg-2000-lossless": "MR_small_jp2klossless.dcm",
     "jpeg-2000": "JPEG2000.dcm",
-    "htj2k-lossless": "MR_small.dcm",  # its pixels, in the HTJ2K codestream of tests/data
+    "htj2k-lossless": "MR_small.dcm",  # HTJ2K-encoded here, as the archive's compression does
     "rle-lossless": "MR_small_RLE.dcm",
     "multi-frame-native": "emri_small.dcm",
     "multi-frame-rle": "emri_small_RLE.dcm",
     "multi-frame-jpeg-baseline": "examples_ybr_color.dcm",
+    "multi-frame-jpeg-ls": "emri_small_jpeg_ls_lossless.dcm",
 }
-MULTI_FRAME = {"multi-frame-native": 10, "multi-frame-rle": 10, "multi-frame-jpeg-baseline": 30}  # frames
-HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
-# MR_small.dcm's pixels encoded losslessly by OpenJPH (ojph_compress -reversible true); no encoder for
-# HTJ2K is installed with the tests, so the codestream is kept
-HTJ2K_CODESTREAM = Path(__file__).resolve().parents[1] / "data" / "MR_small_htj2k.j2c"
-CT_SLICES = 40
+MULTI_FRAME = {  # label -> frames
+    "multi-frame-native": 10,
+    "multi-frame-rle": 10,
+    "multi-frame-jpeg-baseline": 30,
+    "multi-frame-jpeg-ls": 10,
+}
+CT_SLICES = 40  # stored in JPEG-LS lossless, as the archive's default compression leaves CT series
 # Files of bare image attributes: the study list needs a modality (OHIF 3.13's worklist fails on a study
 # whose ModalitiesInStudy is empty, for every study listed), so they get the one of a secondary capture
 BARE = {"JPEGLSNearLossless_16.dcm": {"Modality": "OT", "SeriesNumber": 1, "InstanceNumber": 1}}
@@ -74,15 +76,8 @@ def _syntax_study(label: str, name: str) -> bytes:
         "StudyDate": "20240102",
         **BARE.get(name, {}),
     }
-    if label != "htj2k-lossless":
-        return restamped(name, **attrs)
-    return restamped(
-        name,
-        HTJ2K_LOSSLESS,
-        **attrs,
-        PixelRepresentation=0,  # the codestream's samples are unsigned (the values are all positive)
-        PixelData=encapsulate([HTJ2K_CODESTREAM.read_bytes()]),
-    )
+    blob = restamped(name, **attrs)
+    return lossless.compress(blob, Codec.HTJ2K) if label == "htj2k-lossless" else blob
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +90,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         studies[label] = stored.ingest.ingest([_syntax_study(label, name)], "t").study_instance_uid
     ct_study = generate_uid()
     for blob in ct_volume(ct_study, CT_SLICES, 128, PatientName="Volume^CT", PatientID="CT-MPR"):
-        stored.ingest.ingest([blob], "t")
+        stored.ingest.ingest([lossless.compress(blob, Codec.JPEG_LS)], "t")
     stored.close()
     with running_server(data) as server:
         yield Archive(server, studies, ct_study)
@@ -162,10 +157,7 @@ def test_the_first_image_of_every_transfer_syntax_is_drawn(
     assert console.errors == [], console.errors
 
 
-@pytest.mark.parametrize(
-    ("label", "frames"),
-    [("multi-frame-native", 10), ("multi-frame-rle", 10), ("multi-frame-jpeg-baseline", 30)],
-)
+@pytest.mark.parametrize(("label", "frames"), MULTI_FRAME.items())
 def test_a_multi_frame_object_scrolls_frame_by_frame(
     archive: Archive, page: tuple[Any, Console], label: str, frames: int
 ) -> None:
@@ -342,8 +334,8 @@ def test_the_searches_the_study_list_sends(archive: Archive) -> None:
         assert found("PatientName=*olume*&limit=101&offset=0") == [archive.ct_study]
         assert found("00100020=*CT-MPR*&limit=101&offset=0") == [archive.ct_study]
         assert found("00100010=*olume*&limit=101&offset=0") == [archive.ct_study]  # a tag number
-        jpeg_ls = found("StudyDescription=*jpeg-ls*&limit=101&offset=0")
-        assert sorted(labels[uid] for uid in jpeg_ls) == ["jpeg-ls-lossless", "jpeg-ls-near-lossless"]
+        j2k = found("StudyDescription=*jpeg-2000*&limit=101&offset=0")
+        assert sorted(labels[uid] for uid in j2k) == ["jpeg-2000", "jpeg-2000-lossless"]
         ct = found("ModalitiesInStudy=CT&limit=101&offset=0")
         assert sorted(labels[uid] for uid in ct) == ["ct", "explicit-little-endian"]
         assert len(found("StudyDate=20240101-20240103&limit=101&offset=0")) == len(labels)

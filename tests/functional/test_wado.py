@@ -461,7 +461,7 @@ def test_frames_of_any_syntax_as_the_viewer_asks_for_them(setup: Setup, name: st
             headers={"Accept": "multipart/related; type=application/octet-stream; transfer-syntax=*"},
         )
     assert response.status_code == 200, response.text
-    [(headers, body)] = _parts(response)
+    [(headers, body)] = related_parts(response)
     if ds.file_meta.TransferSyntaxUID.is_encapsulated:
         assert headers["content-type"] == f"application/octet-stream; transfer-syntax={stored.syntax}"
         assert body == get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames") or 1))
