@@ -22,7 +22,7 @@ from bench.dataset import warm_page_cache
 from bench.ingest_bench import run_import
 from lightbox.domain.compression import Codec
 from lightbox.formats import lossless
-from lightbox.services.compression import CompressionService, Compressor
+from lightbox.services.compression import CompressionService, Compressor, IngestActivity
 from lightbox.storage import keys
 from lightbox.storage.base import BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
@@ -70,7 +70,7 @@ def compression_import(data_dir: Path, files: list[Path], source_bytes: int, wor
     archive = fresh_archive(on_root)
     codec = Codec.JPEG_LS
     service = CompressionService(archive.index, archive.blobs, archive.ingest, codec)
-    compressor = Compressor(service, housekeeping=None, idle_seconds=0.05)
+    compressor = Compressor(service, idle_seconds=0.05, activity=IngestActivity(archive.events))
     try:
         start = time.perf_counter()
         compressor.start()

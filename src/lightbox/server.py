@@ -23,7 +23,7 @@ from lightbox.dimse.identity import identifier
 from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
 from lightbox.domain.compression import Codec
-from lightbox.services.compression import Compressor
+from lightbox.services.compression import Compressor, IngestActivity
 from lightbox.services.lifecycle import Lifecycle
 from lightbox.services.oidc import verifier_from_settings
 from lightbox.tls import server_context
@@ -53,7 +53,11 @@ async def serve(archive: Archive) -> None:
     executor = ThreadPoolExecutor(max_workers=settings.ingest.workers, thread_name_prefix="ingest")
     compressor = None
     if archive.compression.codec is not Codec.NONE:
-        compressor = Compressor(archive.compression, housekeeping=archive.manage.finish_deletions)
+        compressor = Compressor(
+            archive.compression,
+            housekeeping=archive.manage.finish_deletions,
+            activity=IngestActivity(archive.events),
+        )
         compressor.start()
     lifecycle = None
     if settings.storage.lifecycle or settings.storage.retention:

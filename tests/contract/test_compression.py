@@ -5,6 +5,7 @@ crashes and races leave one whole instance and nothing half-done."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -16,7 +17,7 @@ from lightbox.domain.compression import Codec
 from lightbox.formats import lossless
 from lightbox.index.base import StoreOutcome
 from lightbox.index.sql import SqlIndex
-from lightbox.services.compression import ACTOR, CompressionService
+from lightbox.services.compression import ACTOR, CompressionService, Compressor, IngestActivity
 from lightbox.services.events import EventBus, InstanceReplaced
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
@@ -151,3 +152,26 @@ def test_a_reencoding_being_written_is_neither_indexed_nor_removed_by_recovery(
 def test_codecs_named_in_the_settings_have_transfer_syntaxes() -> None:
     assert lossless.TRANSFER_SYNTAX[Codec.JPEG_LS] == JPEGLSLossless
     assert set(lossless.TRANSFER_SYNTAX) == set(Codec) - {Codec.NONE}
+
+
+def test_the_compressor_gives_way_to_ingest_without_starving(
+    index: SqlIndex, blob_store: FileSystemBlobStore
+) -> None:
+    ingest, compression, events = _services(index, blob_store)
+    activity = IngestActivity(events, quiet_seconds=0.2)
+    assert not activity.busy()
+    ingest.ingest([ct_image()], "t")  # an object arrives: the compressor waits a while
+    assert activity.busy()
+    time.sleep(0.25)
+    assert not activity.busy()
+    always_busy = IngestActivity(events, quiet_seconds=3600)
+    ingest.ingest([ct_image()], "t")
+    compressor = Compressor(compression, idle_seconds=0.05, activity=always_busy, max_yield_seconds=0.1)
+    compressor.start()
+    try:
+        deadline = time.monotonic() + 30
+        while compressor.total.compressed < 2:  # a steady stream still gets compressed
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        compressor.close()

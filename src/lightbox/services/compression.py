@@ -10,6 +10,7 @@ were answered already, so ingest does not wait for the codec) and over older obj
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from lightbox.formats import lossless
 from lightbox.formats.lossless import KeptAsIs
 from lightbox.index.base import CompressionCandidate, Index, StoreOutcome
 from lightbox.services.background import BackgroundLoop
+from lightbox.services.events import EventBus, InstanceStored
 from lightbox.services.ingest import IngestService
 from lightbox.storage.base import BlobNotFound, BlobStore, BlobStoreError
 
@@ -106,27 +108,52 @@ class CompressionService:
             report.skipped += 1
 
 
+class IngestActivity:
+    """When objects last arrived, so that background work can give the processor to ingest first."""
+
+    def __init__(self, events: EventBus, quiet_seconds: float = 0.5) -> None:
+        self.quiet_seconds = quiet_seconds
+        self._last = 0.0
+        events.subscribe(InstanceStored, self._stored)
+
+    def _stored(self, event: InstanceStored) -> None:
+        if event.source.protocol != ACTOR.protocol:
+            self._last = time.monotonic()
+
+    def busy(self) -> bool:
+        return time.monotonic() - self._last < self.quiet_seconds
+
+
 class Compressor(BackgroundLoop):
-    """Compresses in a thread of its own: a batch, then the next; when none is left, removes the originals
-    whose readers are done and pauses ``idle_seconds`` before looking for newly stored objects."""
+    """Compresses in a thread of its own, an object at a time; when none is left, removes the originals
+    whose readers are done and pauses ``idle_seconds`` before looking for newly stored objects.
+
+    While objects arrive (``activity``), it waits between objects, up to ``max_yield_seconds`` each time:
+    senders are answered at the rate they would be without compression, which catches up when they pause,
+    and a steady stream still gets compressed, slowly."""
 
     def __init__(
         self,
         service: CompressionService,
         housekeeping: Callable[[], object] | None = None,
         idle_seconds: float = 2.0,
+        activity: IngestActivity | None = None,
+        max_yield_seconds: float = 1.0,
     ) -> None:
         super().__init__("lightbox-compress")
         self.service = service
         self.housekeeping = housekeeping  # removes the replaced originals once their readers are done
         self.idle_seconds = idle_seconds
+        self.activity = activity
+        self.max_yield_seconds = max_yield_seconds
         self.total = CompressionReport()
 
     def _run(self) -> None:
         after = 0
         while not self._stop.is_set():
+            self._yield_to_ingest()
             try:
-                report, last = self.service.compress_batch(after)
+                report, last = self.service.compress_batch(after, limit=1)
             except Exception:
                 log.exception("compression stopped for a while")
                 self._stop.wait(self.idle_seconds * 10)
@@ -141,3 +168,9 @@ class Compressor(BackgroundLoop):
                 except Exception:
                     log.exception("removing replaced objects failed; tried again later")
             self._stop.wait(self.idle_seconds)
+
+    def _yield_to_ingest(self) -> None:
+        deadline = time.monotonic() + self.max_yield_seconds
+        while self.activity is not None and self.activity.busy() and time.monotonic() < deadline:
+            if self._stop.wait(0.05):
+                return
