@@ -7,7 +7,12 @@ Playwright) logs in once per browser profile through ``/login`` (typing is not t
 - the viewer's deep link ``/viewer?StudyInstanceUIDs=<the CT study>``: time to the first image drawn (a
   viewport's canvas shows a pixel that is not black, ``tests/support/viewer_watch.py``) and to the whole
   series received (the 300th distinct WADO-RS frame request ended, from the page's resource timing);
-- the study list at ``/``: time until its first study row is shown.
+- the study lists, OHIF's at ``/`` and Lightbox's own page at ``/studies``: time until the first study row
+  is shown.
+
+The CT series is compressed as ``lightbox serve`` leaves objects with the default settings (lossless,
+JPEG-LS) before the server starts, and the server runs with its background compression off, so that it
+does not take the CPU during the measurement; the viewer gets the frames as stored.
 
 Each is visited cold (a new profile: empty HTTP cache) and warm (a second visit in a new tab of the same
 profile), in rounds with fresh profiles; the report gives the medians, the JSON every run. Times are the
@@ -22,6 +27,7 @@ import argparse
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,8 +44,10 @@ from bench.ingest_bench import run_import
 from bench.machine import load_average
 from bench.phases import Phases, dataset
 from bench.population import INSTANCES_PER_STUDY
+from lightbox.app import Archive
 from lightbox.config import IngestSettings
 from lightbox.domain.accounts import Role
+from lightbox.domain.compression import Codec
 
 SLICES = 300
 ROUNDS = 3
@@ -81,10 +89,10 @@ def run(args: argparse.Namespace, results: dict[str, Any], phases: Phases, sizes
     root = args.data_dir / "runs" / "viewer"
     try:
         with phases(f"import the viewer's archive ({SLICES} CT, {studies:,} studies)") as entry:
-            entry["note"] = _build(root, series.files, small.files[::INSTANCES_PER_STUDY], studies)
+            entry["note"] = _build(root, series.files, small.files[::INSTANCES_PER_STUDY], studies, viewer)
         with phases(f"viewer and study list in chromium, {ROUNDS} rounds cold and warm") as entry:
             viewer["load_average_at_start"] = load_average()
-            with running_server(root) as server:
+            with running_server(root, env={"LIGHTBOX_STORAGE_COMPRESSION": "none"}) as server:
                 viewer.update(_measure(server))
             viewer["load_average_at_end"] = load_average()
             entry["note"] = f"load {'/'.join(str(v) for v in viewer['load_average_at_end'])} at end"
@@ -95,24 +103,44 @@ def run(args: argparse.Namespace, results: dict[str, Any], phases: Phases, sizes
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _build(root: Path, ct_files: list[Path], study_files: list[Path], studies: int) -> str:
-    """The archive: the CT series, one instance of each of ``studies`` studies, and the reader's account."""
+def _build(
+    root: Path, ct_files: list[Path], study_files: list[Path], studies: int, viewer: dict[str, Any]
+) -> str:
+    """The archive: the CT series, one instance of each of ``studies`` studies, compressed at rest as the
+    server would do it, and the reader's account."""
     if len(study_files) != studies:
         raise RuntimeError(f"{len(study_files)} studies in the dataset, {studies} expected")
     warm_page_cache(ct_files + study_files)
     archive = fresh_archive(root)
     try:
         workers = IngestSettings().workers
-        rates = []
+        notes = []
         for files, label in ((ct_files, "CT series"), (study_files, "studies")):
             imported = run_import(archive, files, 0, workers, label)
             if imported.failed:
                 raise RuntimeError(f"{imported.failed} of {len(files)} {label} instances failed to import")
-            rates.append(f"{label} {imported.rate:,.0f}/s")
+            notes.append(f"{label} {imported.rate:,.0f}/s")
+            if label == "CT series":
+                notes.append(_compress_series(archive, len(files), viewer))
         archive.accounts.add_user(USER, Role.RADIOLOGIST, PASSWORD)
     finally:
         archive.close()
-    return ", ".join(rates)
+    return ", ".join(notes)
+
+
+def _compress_series(archive: Archive, count: int, viewer: dict[str, Any]) -> str:
+    """The CT series as the server leaves it with the default settings: losslessly compressed. Only the
+    series, the first ``count`` objects stored: the other studies' objects stay as they are, and the
+    server runs with its background compression off, so that it does not take the CPU during the runs."""
+    codec = archive.compression.codec
+    viewer["storage_compression"] = str(codec)
+    if codec is Codec.NONE:
+        return "not compressed"
+    started = time.perf_counter()
+    done, _ = archive.compression.compress_batch(0, limit=count)
+    if done.compressed != count:
+        raise RuntimeError(f"{done.compressed} of the {count} CT objects compressed ({codec})")
+    return f"series compressed ({codec}) in {time.perf_counter() - started:.0f} s"
 
 
 def _measure(server: RunningServer) -> dict[str, Any]:
@@ -128,9 +156,10 @@ def _measure(server: RunningServer) -> dict[str, Any]:
                     figures = _viewer(context, deep_link)
                     runs.append({"round": round_, "page": "viewer", "visit": visit, **figures})
             with _profile(playwright, server) as context:
-                for visit in ("cold", "warm"):
-                    figures = _study_list(context, server.base_url)
-                    runs.append({"round": round_, "page": "study list", "visit": visit, **figures})
+                for page, path in (("study list", "/"), ("studies page", "/studies")):
+                    for visit in ("cold", "warm"):
+                        figures = _study_list(context, server.base_url + path)
+                        runs.append({"round": round_, "page": page, "visit": visit, **figures})
     return {"runs": runs, "medians": _medians(runs)}
 
 
@@ -180,10 +209,10 @@ def _series_loaded(page: Any) -> int | None:
     return None
 
 
-def _study_list(context: Any, base_url: str) -> dict[str, Any]:
+def _study_list(context: Any, url: str) -> dict[str, Any]:
     page = context.new_page()
     try:
-        page.goto(base_url + "/")
+        page.goto(url)
         shown = rows_ms(page)
         return {"rows_ms": round(shown), "waterfall": page.evaluate(_WATERFALL)}
     finally:

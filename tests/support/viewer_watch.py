@@ -12,8 +12,9 @@ navigation started (the page's own clock, so polling from Python adds nothing to
   the viewport is black until then, and its overlays (texts, orientation markers) are HTML and SVG, not in
   the canvas. The canvas is scaled down to 16x16 samples for the test, which keeps each look well under a
   millisecond; a CT slice's body covers far more than a sample.
-- ``rows``: the first animation frame in which OHIF's study list shows a row of a study: a row of its
-  table with text, other than the row of filters (while it searches, the table shows an empty row).
+- ``rows``: the first animation frame in which a study list shows a row of a study: a row of a table body
+  with text. OHIF's: other than its row of filters (while it searches, it shows an empty row); Lightbox's
+  ``/studies`` page: its table's rows, filled once the search has answered.
 
 It also raises the page's resource timing buffer (250 entries by default), so that every frame request of
 a series is kept for ``frames_received``.
