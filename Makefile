@@ -16,15 +16,15 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # The diagnostic viewer (OHIF, prebuilt, from its npm package; needs npm), never in git. The script does
-# nothing when the pinned version is in place already.
-$(VIEWER_STAMP): scripts/install_viewer.py
-	$(PYTHON) scripts/install_viewer.py $(VIEWER)
+# nothing when the pinned version is in place already. The venv's Python: it has brotli for the .br copies.
+$(VIEWER_STAMP): scripts/install_viewer.py $(STAMP)
+	$(BIN)/python scripts/install_viewer.py $(VIEWER)
 
 viewer: $(VIEWER_STAMP)
 
 # Without npm the archive still serves, without the viewer (the script warns); the tests need the viewer.
 serve: $(STAMP)
-	@$(PYTHON) scripts/install_viewer.py --optional $(VIEWER)
+	@$(BIN)/python scripts/install_viewer.py --optional $(VIEWER)
 	$(BIN)/lightbox serve
 
 test: $(STAMP) $(VIEWER_STAMP)

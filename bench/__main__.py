@@ -1,12 +1,12 @@
-"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb|storage] ...``: run, print tables,
-write JSON.
+"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb|storage|viewer] ...``: run, print
+tables, write JSON.
 
 Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
 threads; import the small instances into SQLite and index the same objects on PostgreSQL (reindex, or a
 bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both; then measure the
 DICOM port of ``lightbox serve`` (C-STORE, C-FIND on the same SQLite archive, C-GET and C-MOVE, memory),
-then its DICOMweb (QIDO-RS on the same archive, WADO-RS retrieval and metadata, STOW-RS).
-See docs/benchmarks.md.
+then its DICOMweb (QIDO-RS on the same archive, WADO-RS retrieval and metadata, STOW-RS), then the viewer in
+a real browser (first image, whole series, study list; cold and warm). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, storage_bench
+from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, storage_bench, viewer_bench
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import warm_page_cache
 from bench.index_bench import (
@@ -51,7 +51,8 @@ from lightbox.config import IngestSettings
 
 # CT instances, small instances (index scale, C-FIND, QIDO-RS), the retrieved series (C-GET, C-MOVE,
 # WADO-RS), the large object stored over C-STORE, the concurrent associations (each sends ct / associations
-# instances), the series whose metadata is timed and the CT instances stored over STOW-RS.
+# instances), the series whose metadata is timed, the CT instances stored over STOW-RS and the studies
+# around the CT series the viewer opens (its study list's archive).
 FULL = {
     "ct": 1000,
     "small": 100_000,
@@ -60,6 +61,7 @@ FULL = {
     "associations": 50,
     "metadata_series": 600,
     "stow": 1000,
+    "viewer_studies": 10_000,
 }
 QUICK = {
     "ct": 100,
@@ -69,6 +71,7 @@ QUICK = {
     "associations": 10,
     "metadata_series": 100,
     "stow": 200,
+    "viewer_studies": 1_000,
 }
 # --pg-index auto reindexes only when the measured part of the run is projected to stay within this, which
 # leaves a margin under the 15-minute ceiling (dataset generation, once per machine, is not counted).
@@ -76,6 +79,7 @@ AUTO_BUDGET_S = 12 * 60
 RESERVE_S = 90  # PostgreSQL start, queries and clean-up after the PostgreSQL index is built
 DIMSE_RESERVE_S = 120  # the DICOM phases that follow the queries in a full run (their import is shared)
 DICOMWEB_RESERVE_S = 90  # the DICOMweb phases after them (QIDO-RS shares the import too)
+VIEWER_RESERVE_S = 180  # the viewer in a browser, last
 AUDIT_ROUNDS = 5  # alternating imports with and without the audit trail
 REINDEX_VS_IMPORT = 0.9  # a reindex has run at about 0.9 times the SQLite import rate of the same run
 
@@ -85,10 +89,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
     parser.add_argument(
         "--only",
-        choices=("ingest", "dimse", "query", "dicomweb", "storage"),
+        choices=("ingest", "dimse", "query", "dicomweb", "storage", "viewer"),
         help="run only the CT import, only the queries, only the DICOM port (C-STORE, C-FIND, C-GET, "
-        "C-MOVE, memory), only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS) or only storage (lossless "
-        "compression, S3)",
+        "C-MOVE, memory), only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS), only storage (lossless "
+        "compression, S3) or only the viewer in chromium (first image, whole series, study list)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "ingest"):
             ingest_phase(args, results, phases, sizes["ct"])
         if args.only in (None, "query"):
-            later = DIMSE_RESERVE_S + DICOMWEB_RESERVE_S if args.only is None else 0.0
+            later = DIMSE_RESERVE_S + DICOMWEB_RESERVE_S + VIEWER_RESERVE_S if args.only is None else 0.0
             index_archive = query_phase(args, results, phases, sizes["small"], started, later)
         if args.only in (None, "dimse"):
             # After the queries: C-FIND is served from the archive they were timed on, imported once.
@@ -319,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             dicomweb_phase.run(args, results, phases, sizes, index_archive)
         if args.only in (None, "storage"):
             storage_phase(args, results, phases, sizes["ct"])
+        if args.only in (None, "viewer"):
+            viewer_bench.run(args, results, phases, sizes)
     finally:
         if not args.keep:
             with phases("remove the run's archives"):

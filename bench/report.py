@@ -12,6 +12,7 @@ from typing import Any
 from bench.report_dicomweb import dicomweb_lines, dicomweb_targets
 from bench.report_dimse import dimse_lines
 from bench.report_storage import storage_lines, storage_targets
+from bench.report_viewer import viewer_lines, viewer_targets
 from bench.tables import latency_lines, table
 
 IMPORT_TARGET = 400.0  # CT instances/s with the default threads, every object durable
@@ -68,6 +69,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         + _dimse_targets(results.get("dimse") or {})
         + dicomweb_targets(results.get("dicomweb") or {})
         + storage_targets(results.get("storage") or {}, full)
+        + viewer_targets(results.get("viewer") or {})
     )
 
 
@@ -231,6 +233,8 @@ def render(results: dict[str, Any]) -> str:
         out += dicomweb_lines(results["dicomweb"], results["run"]["mode"] == "quick")
     if results.get("storage"):
         out += storage_lines(results["storage"])
+    if results.get("viewer"):
+        out += viewer_lines(results["viewer"], results["run"]["mode"] == "quick")
     if results.get("targets"):
         out.append("Targets")
         for t in results["targets"]:

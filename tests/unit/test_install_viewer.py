@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 from types import ModuleType
 
+import brotli
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install_viewer.py"
@@ -65,13 +66,30 @@ def test_install_trims_compresses_and_stamps(tmp_path: Path) -> None:
         "index.html",
         "app.bundle.0123456789abcdef.js",
         "app.bundle.0123456789abcdef.js.gz",
+        "app.bundle.0123456789abcdef.js.br",
         "assets/favicon.ico",  # too small to be worth compressing, and an image
     }
     assert gzip.decompress((dest / "app.bundle.0123456789abcdef.js.gz").read_bytes()) == BUNDLE
+    assert brotli.decompress((dest / "app.bundle.0123456789abcdef.js.br").read_bytes()) == BUNDLE
     assert "init-service-worker" not in (dest / "index.html").read_text()
     assert (dest / "LICENSE").read_bytes() == b"MIT License\n"
     assert iv.installed(dest)
+    assert (dest / ".installed").read_text().endswith("\ngzip br\n")
     assert [p.name for p in dest.parent.iterdir()] == ["viewer"]  # no work folder left behind
+
+
+def test_without_brotli_gzip_only_and_installed_again_once_brotli_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tarball = _tarball(tmp_path / "ohif.tgz")
+    dest = tmp_path / "viewer"
+    monkeypatch.setattr(iv, "brotli", None)  # the system Python
+    iv.install(dest, tarball, iv.integrity_of(tarball))
+    assert iv.installed(dest)
+    assert (dest / "app.bundle.0123456789abcdef.js.gz").is_file()
+    assert not list(dest.glob("*.br"))
+    monkeypatch.undo()
+    assert not iv.installed(dest)  # the stamp says gzip only: make viewer installs it again, with brotli
 
 
 def test_a_second_run_does_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import brotli
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -107,10 +108,22 @@ def test_the_precompressed_sibling_when_accepted(client: TestClient) -> None:
 
 
 def test_brotli_is_preferred_when_installed(client: TestClient, folder: Path) -> None:
-    (folder / (BUNDLE + ".br")).write_bytes(b"brotli bytes")
+    (folder / (BUNDLE + ".br")).write_bytes(brotli.compress(SCRIPT))
     with _client(folder) as fresh:
-        answer = fresh.get("/" + BUNDLE, headers={"Accept-Encoding": "gzip, br"})
-        assert answer.headers["content-encoding"] == "br"
+        for accepted in ("gzip, deflate, br, zstd", "br", "br;q=0.5, gzip"):
+            answer = fresh.get("/" + BUNDLE, headers={"Accept-Encoding": accepted})
+            assert answer.headers["content-encoding"] == "br", accepted
+            assert answer.headers["vary"] == "Accept-Encoding"
+            assert answer.headers["cache-control"] == IMMUTABLE
+            assert answer.content == SCRIPT  # decoded by the client: the original bytes
+        with fresh.stream("GET", "/" + BUNDLE, headers={"Accept-Encoding": "br"}) as raw:
+            assert brotli.decompress(b"".join(raw.iter_raw())) == SCRIPT  # the bytes on the wire
+        gzipped = fresh.get("/" + BUNDLE, headers={"Accept-Encoding": "gzip, br;q=0"})
+        assert gzipped.headers["content-encoding"] == "gzip" and gzipped.content == SCRIPT
+        plain = fresh.get("/" + BUNDLE, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == SCRIPT
+        # each encoding is its own representation: its own ETag, so a cache never mixes them up
+        assert answer.headers["etag"] != gzipped.headers["etag"] != plain.headers["etag"]
 
 
 def test_a_current_copy_is_not_sent_again(client: TestClient) -> None:
