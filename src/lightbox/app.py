@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -17,6 +19,8 @@ from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.audit import AuditService
+from lightbox.services.backup import BackupService
+from lightbox.services.backup_layout import objects_path
 from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.export import ExportService
@@ -24,6 +28,7 @@ from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
+from lightbox.services.restore import RestoreService
 from lightbox.services.retrieve import RetrieveService
 from lightbox.services.shares import ShareService
 from lightbox.storage.base import BlobStore
@@ -158,3 +163,50 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         shares,
         compression,
     )
+
+
+# --- backup and restore --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def opened_snapshot(path: Path) -> Iterator[Index]:
+    """An index snapshot (an SQLite file) opened as an Index; left one self-contained file when closed."""
+    from lightbox.index.snapshot import finish_sqlite_file
+    from lightbox.index.sql import SqlIndex
+
+    index = SqlIndex(f"sqlite:///{path.resolve()}", pool_size=2)
+    try:
+        yield index
+    finally:
+        index.close()
+        finish_sqlite_file(path)
+
+
+def folder_store(folder: Path) -> BlobStore:
+    """A blob store in a local folder: a backup's objects, or a restored archive's."""
+    from lightbox.storage.filesystem import FileSystemBlobStore
+
+    return FileSystemBlobStore(folder)
+
+
+def build_backup(archive: Archive) -> BackupService:
+    return BackupService(
+        archive.index, archive.blobs, opened_snapshot, workers=archive.settings.ingest.workers
+    )
+
+
+def build_restore(source: Path, workers: int = 4) -> RestoreService:
+    return RestoreService(source, folder_store(objects_path(source)), opened_snapshot, workers=workers)
+
+
+def index_engine(settings: Settings) -> str:
+    return "postgresql" if settings.database_url.startswith("postgres") else "sqlite"
+
+
+def restore_database(url: str) -> Index:
+    """The empty PostgreSQL database a restore fills, at this schema."""
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ConfigurationError("--database-url: a postgresql:// URL (an SQLite index goes in the data dir)")
+    from lightbox.index.sql import SqlIndex
+
+    index = SqlIndex(url)
+    index.migrate()
+    return index
