@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lightbox import __version__
+from lightbox.domain.errors import LightboxError
 from lightbox.domain.levels import Level
 from lightbox.index.base import DuplicatePolicy, Index, InstanceLocation
 from lightbox.services import backup_layout as layout
@@ -149,7 +150,12 @@ class BackupService:
                 if outcome == "copied":
                     report.copied += 1
                     report.copied_bytes += now.size
-                _index_replacement(snap, target, now.blob_key)
+                try:
+                    _index_replacement(snap, target, now.blob_key)
+                except LightboxError as exc:  # the archive took it, the snapshot's ingest does not
+                    _leave_out(snap, sop)
+                    report.problems.append(Problem(now.blob_key, sop, f"newer object not indexable: {exc}"))
+                    return
                 report.replaced.append(sop)
                 return
             if outcome != layout.GONE:
