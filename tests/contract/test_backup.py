@@ -20,13 +20,16 @@ from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.manage import ManageService
 from lightbox.services.restore import RestoreService
+from lightbox.storage.base import BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
+from tests.contract.test_blob_store import s3_store
 from tests.support.dicom import part10
 from tests.support.postgres import create_database
+from tests.support.s3 import S3Server
 
 
 class Archive:
-    def __init__(self, index: SqlIndex, blobs: FileSystemBlobStore) -> None:
+    def __init__(self, index: SqlIndex, blobs: BlobStore) -> None:
         self.index, self.blobs = index, blobs
         self.ingest = IngestService(index, blobs, EventBus(), DuplicatePolicy.REPLACE)
         self.manage = ManageService(index, blobs, self.ingest)
@@ -52,6 +55,11 @@ def _restore(dest: Path, target: Path, name: str | None = None) -> tuple[SqlInde
     assert report.problems == []
     assert report.restored == report.instances
     return SqlIndex(f"sqlite:///{target / 'index.db'}"), FileSystemBlobStore(target / "objects")
+
+
+def _read(store: BlobStore, key: str) -> bytes:
+    with store.open(key) as f:
+        return f.read()
 
 
 def _sops(index: SqlIndex) -> set[str]:
@@ -81,8 +89,7 @@ def test_incremental_backups_and_restore_of_each(archive: Archive, tmp_path: Pat
         assert restored.statistics() == archive.index.statistics()
         assert restored.get_remote_ae("VIEWER") == RemoteAE("VIEWER", "10.0.0.7", 104)
         for location in restored.stored_objects(None, 100):
-            original = archive.blobs.open(location.blob_key).read()
-            assert blobs.open(location.blob_key).read() == original
+            assert _read(blobs, location.blob_key) == _read(archive.blobs, location.blob_key)
     finally:
         restored.close()
     older, _ = _restore(dest, tmp_path / "older", one.name)
@@ -180,3 +187,32 @@ def test_restore_into_an_empty_postgresql_database(
         assert not (tmp_path / "again").exists()  # nothing half-restored stays behind
     finally:
         target.close()
+
+
+def test_archive_on_s3_backs_up_and_restores(tmp_path: Path, s3: S3Server) -> None:
+    index = SqlIndex(f"sqlite:///{tmp_path / 'index.db'}")
+    index.migrate()
+    archive = Archive(index, s3_store(s3, tmp_path))
+    try:
+        kept = {archive.store(InstanceNumber=n) for n in range(3)}
+        deleted = archive.store()
+
+        class Racing(BackupService):
+            def take_snapshot(self, dest: Path) -> tuple[Path, str]:
+                taken = super().take_snapshot(dest)
+                archive.manage.delete(Level.IMAGE, deleted, "t")  # gone from the bucket before its copy
+                return taken
+
+        dest = tmp_path / "backup"
+        report = Racing(index, archive.blobs, opened_snapshot).backup(dest, folder_store(objects_path(dest)))
+        assert (report.copied, report.deleted, report.problems) == (3, [deleted], [])
+        restored, blobs = _restore(dest, tmp_path / "new")
+        try:
+            assert _sops(restored) == kept
+            for location in restored.stored_objects(None, 100):
+                assert _read(blobs, location.blob_key) == _read(archive.blobs, location.blob_key)
+        finally:
+            restored.close()
+    finally:
+        archive.ingest.close()
+        index.close()
