@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb] ...``: run, print tables, write JSON.
+"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb|storage] ...``: run, print tables,
+write JSON.
 
 Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
 threads; import the small instances into SQLite and index the same objects on PostgreSQL (reindex, or a
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase
+from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, storage_bench
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import warm_page_cache
 from bench.index_bench import (
@@ -84,9 +85,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
     parser.add_argument(
         "--only",
-        choices=("ingest", "dimse", "query", "dicomweb"),
+        choices=("ingest", "dimse", "query", "dicomweb", "storage"),
         help="run only the CT import, only the queries, only the DICOM port (C-STORE, C-FIND, C-GET, "
-        "C-MOVE, memory) or only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS)",
+        "C-MOVE, memory), only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS) or only storage (lossless "
+        "compression, S3)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -121,6 +123,21 @@ def ingest_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phas
         results["import"].append({**run.as_dict(), "default": workers == default})
     with phases("CT import with and without the audit trail"):
         results["audit_cost"] = audit_cost(args, dataset, default)
+
+
+def storage_phase(args: argparse.Namespace, results: dict[str, Any], phases: Phases, count: int) -> None:
+    dataset = cached_dataset(args.data_dir, "ct", count, phases)
+    results["datasets"]["ct"] = dataset.summary()
+    storage: dict[str, Any] = {}
+    results["storage"] = storage
+    with phases("lossless codecs on CT"):
+        storage["codecs"] = storage_bench.codec_figures(dataset.files)
+    with phases("CT import with compression on and off"):
+        storage["compression_import"] = storage_bench.compression_import(
+            args.data_dir, dataset.files, dataset.total_bytes, IngestSettings().workers
+        )
+    with phases("blob stores: filesystem and S3 (moto)"):
+        storage["blob_stores"] = storage_bench.blob_store_figures(dataset.files)
 
 
 def audit_cost(args: argparse.Namespace, dataset: Any, workers: int) -> dict[str, Any]:
@@ -300,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "dicomweb"):
             # After the DICOM port: QIDO-RS is served from the archive C-FIND was, imported once for both.
             dicomweb_phase.run(args, results, phases, sizes, index_archive)
+        if args.only in (None, "storage"):
+            storage_phase(args, results, phases, sizes["ct"])
     finally:
         if not args.keep:
             with phases("remove the run's archives"):

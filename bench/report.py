@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.report_dicomweb import dicomweb_lines, dicomweb_targets
 from bench.report_dimse import dimse_lines
+from bench.report_storage import storage_lines, storage_targets
 from bench.tables import latency_lines, table
 
 IMPORT_TARGET = 400.0  # CT instances/s with the default threads, every object durable
@@ -62,7 +63,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": (overall["p95_ms"] < QUERY_P95_TARGET_MS and not errors) if at_scale else None,
             }
         )
-    return out + _dimse_targets(results.get("dimse") or {}) + dicomweb_targets(results.get("dicomweb") or {})
+    return (
+        out
+        + _dimse_targets(results.get("dimse") or {})
+        + dicomweb_targets(results.get("dicomweb") or {})
+        + storage_targets(results.get("storage") or {}, full)
+    )
 
 
 def _dimse_targets(dimse: dict[str, Any]) -> list[dict[str, Any]]:
@@ -223,6 +229,8 @@ def render(results: dict[str, Any]) -> str:
         out += dimse_lines(results["dimse"], results["run"]["mode"] == "quick")
     if results.get("dicomweb"):
         out += dicomweb_lines(results["dicomweb"], results["run"]["mode"] == "quick")
+    if results.get("storage"):
+        out += storage_lines(results["storage"])
     if results.get("targets"):
         out.append("Targets")
         for t in results["targets"]:

@@ -14,6 +14,7 @@ from lightbox.audit.recorder import AuditRecorder
 from lightbox.config import Settings
 from lightbox.dicomnet.association import AcceptorSettings
 from lightbox.domain.errors import ConfigurationError
+from lightbox.formats.codecs import prefer_fast_decoders
 from lightbox.index.base import Index
 from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
@@ -25,6 +26,7 @@ from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.export import ExportService
 from lightbox.services.ingest import IngestService
+from lightbox.services.lifecycle import AccessNotes, LifecycleService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
@@ -49,6 +51,17 @@ def build_index(url: str, settings: Settings) -> Index:
 
 
 def build_blob_store(url: str, settings: Settings) -> BlobStore:
+    """The store of ``url``; with ``storage.tiers``, the tiers as one store whose first tier is ``url``'s."""
+    first = _one_store(url, settings)
+    if not settings.storage.tiers:
+        return first
+    from lightbox.storage.tiered import TieredBlobStore
+
+    others = {name: _one_store(tier_url, settings) for name, tier_url in settings.storage.tiers.items()}
+    return TieredBlobStore(first, others)
+
+
+def _one_store(url: str, settings: Settings) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from lightbox.storage.filesystem import FileSystemBlobStore
@@ -108,6 +121,7 @@ class Archive:
     export: ExportService
     shares: ShareService
     compression: CompressionService
+    lifecycle: LifecycleService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -121,6 +135,7 @@ class Archive:
 
 def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     """Backends named in the settings, the schema at the current version, and the services on them."""
+    prefer_fast_decoders()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = build_index(settings.database_url, settings)
     if migrate:
@@ -145,6 +160,8 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     export = ExportService(retrieve, events)
     shares = ShareService(index, events)
     compression = CompressionService(index, blobs, ingest, settings.storage.compression)
+    lifecycle = LifecycleService(index, blobs, manage, settings.storage)
+    AccessNotes(index, events)  # for the lifecycle rules on last access
     return Archive(
         settings,
         index,
@@ -162,6 +179,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         export,
         shares,
         compression,
+        lifecycle,
     )
 
 

@@ -6,6 +6,7 @@ Every command takes ``--data-dir`` and ``--config`` so that it acts on the same 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import sys
@@ -282,6 +283,51 @@ def compress(config_file: Path | None, data_dir: Path | None, codec: str | None)
         f"({report.bytes_before:,} -> {report.bytes_after:,} bytes, {ratio:.2f}x, {saved:,} bytes saved); "
         f"{report.kept} kept as they are, {report.skipped} to try again later"
     )
+
+
+@main.group()
+def storage() -> None:
+    """Storage tiers: what each holds, and the lifecycle and retention rules."""
+
+
+@storage.command("status")
+@archive_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def storage_status(config_file: Path | None, data_dir: Path | None, as_json: bool) -> None:
+    """Instances and bytes in each storage tier."""
+    archive = open_archive(config_file, data_dir)
+    try:
+        usage = archive.lifecycle.usage()
+        urls = {
+            archive.settings.storage.first_tier: archive.settings.storage_url,
+            **archive.settings.storage.tiers,
+        }
+    finally:
+        archive.close()
+    if as_json:
+        tiers = {
+            name: {"instances": n, "bytes": size, "url": urls[name]} for name, (n, size) in usage.items()
+        }
+        click.echo(json.dumps({"tiers": tiers}))
+        return
+    for name, (count, size) in usage.items():
+        click.echo(f"{name:<16} {count:>12,} instances {size:>20,} bytes  {urls[name]}")
+
+
+@storage.command("apply")
+@archive_options
+def storage_apply(config_file: Path | None, data_dir: Path | None) -> None:
+    """Apply the lifecycle and retention rules now (a running server applies them by itself)."""
+    archive = open_archive(config_file, data_dir)
+    try:
+        report = archive.lifecycle.apply()
+    finally:
+        archive.close()
+    moved = ", ".join(f"{count} to {tier}" for tier, count in report.moved.items()) or "none"
+    click.echo(
+        f"moved: {moved}; {report.failed} failed; {report.deleted_studies} studies deleted by retention"
+    )
+    sys.exit(1 if report.failed else 0)
 
 
 @main.command()

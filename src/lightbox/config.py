@@ -62,6 +62,34 @@ class DatabaseSettings(BaseModel):
         return value
 
 
+class LifecycleRule(BaseModel):
+    """Studies matching every condition given move to tier ``to``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description="The tier the studies move to")
+    older_than_days: float | None = Field(default=None, ge=0, description="Stored longer ago than this")
+    not_accessed_days: float | None = Field(
+        default=None, ge=0, description="Not retrieved or viewed for this long (or never, when stored before)"
+    )
+    modality: str | None = Field(default=None, max_length=16, description="With a series of this modality")
+
+    @model_validator(mode="after")
+    def _some_age(self) -> LifecycleRule:
+        if self.older_than_days is None and self.not_accessed_days is None:
+            raise ValueError("a lifecycle rule needs older_than_days or not_accessed_days")
+        return self
+
+
+class RetentionRule(BaseModel):
+    """Studies stored longer ago than ``older_than_days`` (of ``modality``, when given) are deleted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: float = Field(gt=0)
+    modality: str | None = Field(default=None, max_length=16)
+
+
 class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,17 +118,50 @@ class StorageSettings(BaseModel):
         default=16, ge=5, le=5120, description="Objects larger than this are uploaded in parts of this size."
     )
 
+    first_tier: str = Field(
+        default="hot", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$", description="The name of storage.url's tier."
+    )
+    tiers: dict[str, str] = Field(
+        default_factory=dict,
+        description='More stores, by name: {"cold": "s3://archive-cold/site-a"}. Objects move there by the '
+        "lifecycle rules; S3 tiers use the s3_* settings.",
+    )
+    lifecycle: list[LifecycleRule] = Field(
+        default_factory=list,
+        description="Rules moving studies between tiers, in order: the first that matches.",
+    )
+    retention: list[RetentionRule] = Field(
+        default_factory=list, description="Rules deleting studies past an age (audited)."
+    )
+    lifecycle_interval_minutes: float = Field(
+        default=60, gt=0, le=10_080, description="How often a running archive applies the rules."
+    )
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is None or value.startswith("file://"):
-            return value
-        if value.startswith("s3://"):
-            bucket = value[len("s3://") :].partition("/")[0]
-            if not _S3_BUCKET.fullmatch(bucket):
-                raise ValueError(f"s3://BUCKET/PREFIX: {bucket!r} is not a bucket name (3-63 of a-z 0-9 . -)")
-            return value
-        raise ValueError("must start with file:// or s3://")
+        return value if value is None else _store_url(value)
+
+    @field_validator("tiers")
+    @classmethod
+    def _check_tiers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", name):
+                raise ValueError(f"tier name {name!r}: 1-32 of a-z, 0-9 and -, a letter or digit first")
+            _store_url(url)
+        return value
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> StorageSettings:
+        if self.first_tier in self.tiers:
+            raise ValueError(f"tier {self.first_tier!r} is storage.url's (first_tier): name the others apart")
+        known = {self.first_tier, *self.tiers}
+        for rule in self.lifecycle:
+            if rule.to not in known:
+                raise ValueError(
+                    f"lifecycle rule to {rule.to!r}: no such tier (tiers: {', '.join(sorted(known))})"
+                )
+        return self
 
     @field_validator("s3_endpoint")
     @classmethod
@@ -111,6 +172,17 @@ class StorageSettings(BaseModel):
 
 
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _store_url(value: str) -> str:
+    if value.startswith("file://"):
+        return value
+    if value.startswith("s3://"):
+        bucket = value[len("s3://") :].partition("/")[0]
+        if not _S3_BUCKET.fullmatch(bucket):
+            raise ValueError(f"s3://BUCKET/PREFIX: {bucket!r} is not a bucket name (3-63 of a-z 0-9 . -)")
+        return value
+    raise ValueError(f"{value!r}: must start with file:// or s3://")
 
 
 class IngestSettings(BaseModel):

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from lightbox.dimse.scp import ArchiveSCP
 from lightbox.domain.accounts import parse_ae_permissions
 from lightbox.domain.compression import Codec
 from lightbox.services.compression import Compressor
+from lightbox.services.lifecycle import Lifecycle
 from lightbox.services.oidc import verifier_from_settings
 from lightbox.tls import server_context
 
@@ -53,6 +55,11 @@ async def serve(archive: Archive) -> None:
     if archive.compression.codec is not Codec.NONE:
         compressor = Compressor(archive.compression, housekeeping=archive.manage.finish_deletions)
         compressor.start()
+    lifecycle = None
+    if settings.storage.lifecycle or settings.storage.retention:
+        interval = timedelta(minutes=settings.storage.lifecycle_interval_minutes)
+        lifecycle = Lifecycle(archive.lifecycle, interval, housekeeping=archive.manage.finish_deletions)
+        lifecycle.start()
     tls = settings.tls
     https: dict[str, Any] = {}
     if tls.certificate is not None and tls.private_key is not None:
@@ -118,6 +125,8 @@ async def serve(archive: Archive) -> None:
     executor.shutdown(wait=True)  # stores in progress finish before the index closes
     if compressor is not None:
         compressor.close()
+    if lifecycle is not None:
+        lifecycle.close()
     stop_task.cancel()
     if http_task in done and http_task.exception():
         raise http_task.exception()  # type: ignore[misc]

@@ -15,13 +15,18 @@ from lightbox.storage import keys
 from lightbox.storage.base import BlobNotFound, BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
 from lightbox.storage.s3 import S3BlobStore, S3Options
+from lightbox.storage.tiered import TieredBlobStore
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
-@pytest.fixture(params=["filesystem", "s3"])
+@pytest.fixture(params=["filesystem", "s3", "tiered"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "filesystem":
         yield FileSystemBlobStore(tmp_path / "objects")
+    elif request.param == "tiered":  # new objects go to the first tier
+        yield TieredBlobStore(
+            FileSystemBlobStore(tmp_path / "objects"), {"cold": FileSystemBlobStore(tmp_path / "c")}
+        )
     else:
         yield s3_store(request.getfixturevalue("s3"), tmp_path)
 
@@ -61,8 +66,9 @@ def test_nothing_visible_before_commit_and_nothing_left_after_abort(store: BlobS
     assert list(store.keys()) == []
     writer.abort()
     assert not store.exists(key)
+    first = store.first if isinstance(store, TieredBlobStore) else store
     pending = (
-        store.root / ".tmp" if isinstance(store, FileSystemBlobStore) else cast(S3BlobStore, store).spool
+        first.root / ".tmp" if isinstance(first, FileSystemBlobStore) else cast(S3BlobStore, first).spool
     )
     assert list(pending.iterdir()) == []
 
@@ -203,3 +209,18 @@ def test_an_empty_object(store: BlobStore) -> None:
     assert info.size == 0 and store.size(key) == 0
     with store.open(key) as f:
         assert f.read() == b""
+
+
+def test_a_tier_keeps_its_objects_under_its_name(tmp_path: Path) -> None:
+    hot, cold = FileSystemBlobStore(tmp_path / "hot"), FileSystemBlobStore(tmp_path / "cold")
+    store = TieredBlobStore(hot, {"cold": cold})
+    plain, moved = _key(9), "@cold/" + _key(10)
+    assert store.put(plain, [b"hot"]).key == plain
+    assert store.put(moved, [b"cold"]).key == moved
+    assert cold.exists(moved.removeprefix("@cold/")) and not hot.exists(moved.removeprefix("@cold/"))
+    assert list(store.keys()) == [plain, moved]  # in lexical order: the first tier's, then the others'
+    assert list(store.keys("@cold/")) == [moved]
+    assert list(store.keys(plain[:5])) == [plain]
+    assert b"".join(store.open_range(moved, 1)) == b"old"
+    store.delete(moved)
+    assert not store.exists(moved)

@@ -208,6 +208,9 @@ def test_statistics_and_system(server: RunningServer) -> None:
     assert stats["instances"] == sum(p["num_instances"] for p in patients)
     assert stats["size_bytes"] == sum(p["size_bytes"] for p in patients)
     assert stats["studies"] == len(_all_pages(server, "/api/studies"))
+    assert stats["tiers"] == [
+        {"name": "hot", "instances": stats["instances"], "size_bytes": stats["size_bytes"]}
+    ]
     system = _get(server, "/api/system")
     assert system["database_engine"] == "sqlite"
     assert system["storage_url"] == f"file://{(server.data_dir / 'objects').resolve()}"

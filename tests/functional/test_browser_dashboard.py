@@ -55,6 +55,8 @@ def test_an_administrator_sees_counts_stores_and_activity(server: RunningServer,
     statistics = page.request.get(server.base_url + "/api/statistics").json()
     for key in ("patients", "studies", "series", "instances"):
         assert page.inner_text(f"#{key}") == f"{statistics[key]:,}"
+    tier = page.locator("#tiers tbody tr[data-tier=hot] td").all_inner_texts()
+    assert tier[:2] == ["hot", f"{statistics['instances']:,}"]  # the one tier, holding everything
     page.wait_for_function("document.getElementById('ingest-hour').textContent !== '…'")
     assert int(page.inner_text("#ingest-hour")) >= 3  # the three stored just now
     page.locator("#activity").wait_for(state="visible")

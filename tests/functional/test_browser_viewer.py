@@ -4,12 +4,10 @@ over WADO-RS, and draws the first image, without console errors."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from pydicom.uid import generate_uid
 
@@ -17,44 +15,16 @@ from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
 from tests.support.browser import Console, browser, screenshot
-from tests.support.dicom import make_dataset, to_part10
+from tests.support.dicom import ct_volume, make_dataset, to_part10
 from tests.support.server import RunningServer, running_server
+from tests.support.viewer import overlay, viewport_wrapper
 
 __all__ = ["browser"]  # the fixture, for pytest
 
 PASSWORD = "correct horse battery staple"
-STUDY, SERIES = generate_uid(), generate_uid()
+STUDY = generate_uid()
 SLICES, SIZE = 5, 64
 ACCESSION = "RIS-0042"
-
-
-def _ct_slice(n: int) -> bytes:
-    """A 64x64 CT slice of a series: a gradient with a bright square, placed in space as a scanner does."""
-    y, x = np.mgrid[0:SIZE, 0:SIZE]
-    pixels = (x * 16 + y * 4 + n * 40).astype(np.uint16)
-    pixels[20:44, 20:44] = 2000
-    ds = make_dataset(
-        StudyInstanceUID=STUDY,
-        SeriesInstanceUID=SERIES,
-        InstanceNumber=n + 1,
-        Rows=SIZE,
-        Columns=SIZE,
-        BitsStored=16,
-        HighBit=15,
-        PixelData=pixels.tobytes(),
-        ImagePositionPatient=[0, 0, n * 2.5],
-        ImageOrientationPatient=[1, 0, 0, 0, 1, 0],
-        PixelSpacing=[0.7, 0.7],
-        SliceThickness=2.5,
-        RescaleIntercept=-1024,
-        RescaleSlope=1,
-        WindowCenter=40,
-        WindowWidth=400,
-        FrameOfReferenceUID=STUDY + ".9",
-        SeriesDescription="Lightbox viewer test",
-        AccessionNumber=ACCESSION,
-    )
-    return to_part10(ds)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +32,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("browser-viewer") / "data"
     archive = build_archive(load_settings(data_dir=data))
     archive.accounts.add_user("rita", Role.RADIOLOGIST, PASSWORD)
-    for n in range(SLICES):
-        archive.ingest.ingest([_ct_slice(n)], "t")
+    for blob in ct_volume(
+        STUDY, SLICES, SIZE, SeriesDescription="Lightbox viewer test", AccessionNumber=ACCESSION
+    ):
+        archive.ingest.ingest([blob], "t")
     archive.close()
     with running_server(data) as running:
         yield running
@@ -86,8 +58,8 @@ def test_a_deep_link_goes_through_the_login_to_the_images(server: RunningServer,
     page.wait_for_timeout(1500)  # the first frame decoded and drawn
     screenshot(page, "viewer-first-image")
     viewport = page.locator(".cornerstone-viewport-element").first
-    overlay = viewport.locator("xpath=ancestor::*[contains(@class, 'viewport-wrapper')][1]")
-    before_wl, before_slice = _overlay(overlay)
+    wrapper = viewport_wrapper(page)
+    before_wl, before_slice = overlay(wrapper)
     assert before_wl == "W: 400 L: 40"
 
     # window/level with the mouse (the primary button's tool), then a slice further with the wheel
@@ -100,21 +72,12 @@ def test_a_deep_link_goes_through_the_login_to_the_images(server: RunningServer,
     page.mouse.up()
     page.mouse.wheel(0, 120)
     page.wait_for_timeout(800)
-    after_wl, after_slice = _overlay(overlay)
+    after_wl, after_slice = overlay(wrapper)
     screenshot(page, "viewer-window-level-and-scroll")
     assert after_wl != before_wl, after_wl
     assert after_slice != before_slice, after_slice
     assert console.errors == [], console.errors
     context.close()
-
-
-def _overlay(viewport: Any) -> tuple[str, str]:
-    """The viewport's window/level ("W: 400 L: 40") and slice ("I: 5 (1/5)") texts, as drawn."""
-    text = " ".join(viewport.inner_text().split())
-    wl = re.search(r"W:\s*-?\d+(?:\.\d+)?\s*L:\s*-?\d+(?:\.\d+)?", text)
-    slice_ = re.search(r"I:\s*\d+\s*\(\d+/\d+\)", text)
-    assert wl and slice_, text
-    return re.sub(r"\s+", " ", wl.group(0)).replace(": ", ":").replace(":", ": "), slice_.group(0)
 
 
 def test_an_accession_number_link_opens_its_study(server: RunningServer, browser: Any) -> None:

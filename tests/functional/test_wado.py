@@ -449,6 +449,29 @@ def test_frame_parts_are_labelled(setup: Setup) -> None:
         assert body == get_frame(rle.PixelData, 0)
 
 
+@pytest.mark.parametrize("name", [*COMPRESSED, *NATIVE])
+def test_frames_of_any_syntax_as_the_viewer_asks_for_them(setup: Setup, name: str) -> None:
+    """OHIF asks for octet-stream frames of any syntax: compressed ones come as stored, each part labelled
+    with its syntax (the viewer decodes them by that label); native ones in explicit VR little endian."""
+    stored = setup.objects[name]
+    ds = stored.dataset()
+    with setup.http() as http:
+        response = http.get(
+            setup.url(name) + "/frames/1",
+            headers={"Accept": "multipart/related; type=application/octet-stream; transfer-syntax=*"},
+        )
+    assert response.status_code == 200, response.text
+    [(headers, body)] = related_parts(response)
+    if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        assert headers["content-type"] == f"application/octet-stream; transfer-syntax={stored.syntax}"
+        assert body == get_frame(ds.PixelData, 0, number_of_frames=int(ds.get("NumberOfFrames") or 1))
+    else:
+        assert (
+            headers["content-type"] == f"application/octet-stream; transfer-syntax={ExplicitVRLittleEndian}"
+        )
+        assert body == (ds.pixel_array[0] if "NumberOfFrames" in ds else ds.pixel_array).tobytes()
+
+
 def test_frame_errors(setup: Setup) -> None:
     with setup.http() as http:
         url = setup.url("emri_small.dcm")

@@ -80,6 +80,10 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ({}, {"LIGHTBOX_STORAGE_URL": "s3://Not_A_Bucket/x"}, "storage.url"),
         ({}, {"LIGHTBOX_STORAGE_S3_ENDPOINT": "minio:9000"}, "storage.s3_endpoint"),
         ({}, {"LIGHTBOX_STORAGE_S3_PART_SIZE_MIB": "1"}, "storage.s3_part_size_mib"),
+        ({}, {"LIGHTBOX_STORAGE_LIFECYCLE": '[{"to": "cold", "older_than_days": 1}]'}, "no such tier"),
+        ({}, {"LIGHTBOX_STORAGE_LIFECYCLE": '[{"to": "hot"}]'}, "older_than_days or not_accessed_days"),
+        ({}, {"LIGHTBOX_STORAGE_TIERS": '{"Cold": "file:///x"}'}, "tier name"),
+        ({}, {"LIGHTBOX_STORAGE_TIERS": '{"cold": "ftp://x"}'}, "file:// or s3://"),
         ({}, {"LIGHTBOX_WEB_VIEWER_DIR": "/nonexistent/viewer"}, "web.viewer_dir"),
     ],
 )

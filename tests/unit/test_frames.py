@@ -4,6 +4,7 @@ of encoding; encapsulated frames as stored or decoded; the offset tables; damage
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,17 @@ def test_encapsulated_frames_as_stored_and_decoded(name: str) -> None:
     for index in sorted({0, count // 2, count - 1}):
         assert _read(path, index) == get_frame(ds.PixelData, index, number_of_frames=count)
         assert _read(path, index, decode=True) == _decoded(ds, index)
+
+
+def test_encapsulated_frames_of_objects_read_through_pydicom_stay_as_stored() -> None:
+    """An object whose header only pydicom reads: its compressed frames are still cut out, not decoded
+    (they go out labelled with their stored syntax)."""
+    path = _file("emri_small_RLE.dcm")
+    ds = dcmread(path)
+    with open(path, "rb") as f:
+        layout = replace(frames.pixel_data(f), direct=False)
+        assert frames.read_frame(f, layout, 3) == get_frame(ds.PixelData, 3, number_of_frames=10)
+        assert frames.read_frame(f, layout, 3, decode=True) == _decoded(ds, 3)
 
 
 def _encapsulated(pixel_data: bytes, count: int, **attrs: object) -> bytes:

@@ -61,6 +61,16 @@ def test_frames_as_stored_when_of_the_type() -> None:
     assert _frames("image/dicom-rle", RLELossless) == ("image/dicom-rle", RLELossless, False, False)
 
 
+def test_octet_stream_frames_of_any_syntax_go_as_stored() -> None:
+    """The viewer's request (type=application/octet-stream; transfer-syntax=*): compressed frames go as
+    stored, labelled with their syntax; without the wildcard they are decoded."""
+    octet = "application/octet-stream"
+    for stored in (JPEGBaseline8Bit, "1.2.840.10008.1.2.4.51", JPEG2000Lossless, RLELossless):
+        assert _frames(octet, stored, "*") == (octet, stored, False, False)
+        assert _frames(octet, stored) == (octet, ExplicitVRLittleEndian, True, False)
+    assert _frames(octet, ExplicitVRLittleEndian, "*") == (octet, ExplicitVRLittleEndian, False, False)
+
+
 @pytest.mark.parametrize(
     ("part", "syntax"),
     [("image/jp2", JPEG2000Lossless), ("image/jls", JPEGLSLossless), ("image/dicom-rle", RLELossless)],

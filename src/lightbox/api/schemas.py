@@ -125,6 +125,15 @@ class Statistics(BaseModel):
     series: int
     instances: int
     size_bytes: int = Field(description="Bytes of every object stored")
+    tiers: list[TierUsage] = Field(
+        default_factory=list, description="Instances and bytes in each storage tier, the first tier first"
+    )
+
+
+class TierUsage(BaseModel):
+    name: str
+    instances: int
+    size_bytes: int
 
 
 class System(BaseModel):

@@ -20,12 +20,21 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
     @routes.get(
         "/statistics",
         summary="What the archive holds",
-        description="Counts of patients, studies, series and instances, and the bytes of the stored objects.",
+        description="Counts of patients, studies, series and instances, the bytes of the stored objects, and "
+        "how they are spread over the storage tiers.",
         response_model=schemas.Statistics,
         responses=errors,
     )
     async def statistics() -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, admin.statistics)
+        def gather() -> schemas.Statistics:
+            counts = schemas.Statistics.model_validate(admin.statistics())
+            counts.tiers = [
+                schemas.TierUsage(name=name, instances=n, size_bytes=size)
+                for name, (n, size) in archive.lifecycle.usage().items()
+            ]
+            return counts
+
+        return await asyncio.get_running_loop().run_in_executor(executor, gather)
 
     @routes.get(
         "/system",

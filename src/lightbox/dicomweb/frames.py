@@ -5,7 +5,8 @@ frame is read at its offset (Rows x Columns x Samples per Pixel x Bits Allocated
 an encapsulated frame is the join of its fragments (PS3.5 A.4), found through the Extended or Basic Offset
 Table when there is one and by walking the item headers otherwise (pydicom's ``get_frame``). A frame asked
 for in native form from compressed pixel data is decoded by pydicom and its plugins. Objects this path does
-not read directly go through pydicom: big endian ones a frame at a time, deflated ones whole. Every function
+not read directly go through pydicom: big endian ones a frame at a time, deflated ones whole, and
+encapsulated ones whole too, their frames cut out as stored unless decoding is asked for. Every function
 here blocks: run them in the executor.
 """
 
@@ -88,6 +89,8 @@ def read_frame(f: BinaryIO, layout: PixelData, index: int, *, decode: bool = Fal
     ``decode`` asks for them decompressed to native little endian bytes."""
     if not 0 <= index < layout.number_of_frames:
         raise NotFound(f"frame {index + 1} is out of range: the object has {layout.number_of_frames}")
+    if layout.encapsulated and not decode and not layout.direct:
+        return _stored_through_pydicom(f, layout, index)
     if decode or not layout.direct:
         return _decoded(f, layout, index)
     if layout.encapsulated:
@@ -132,6 +135,16 @@ def _decoded(f: BinaryIO, layout: PixelData, index: int) -> bytes:
     if layout.bits_allocated == 1:
         return pack_bits(arr, pad=False)
     return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+
+
+def _stored_through_pydicom(f: BinaryIO, layout: PixelData, index: int) -> bytes:
+    """An encapsulated frame as stored, from an object read through pydicom: its label says compressed."""
+    f.seek(0)
+    try:
+        ds = pydicom.dcmread(f)
+        return get_frame(ds.PixelData, index, number_of_frames=layout.number_of_frames)
+    except Exception as exc:  # item tags or offsets that do not add up
+        raise DamagedPixelData(f"frame {index + 1} cannot be found: {exc}") from exc
 
 
 def _through_pydicom(f: BinaryIO) -> PixelData:

@@ -6,7 +6,8 @@ range's transfer-syntax parameter, else the default of its media type. An object
 syntax, decompressed to explicit VR little endian (the web's default, 8.7.3.4), or re-encoded in a lossless
 syntax the client names (JPEG 2000 or JPEG-LS lossless, RLE, deflated). Frames go as stored, decompressed,
 or re-encoded losslessly for an image media type they are not stored in (image/jp2, image/jls,
-image/dicom-rle).
+image/dicom-rle); uncompressed frames (application/octet-stream) of any syntax (transfer-syntax=*) go as
+stored, as the viewer asks for them.
 """
 
 from __future__ import annotations
@@ -244,6 +245,10 @@ def _frame_choice(part: str, wanted: str | None, stored: str) -> FrameChoice | N
             return None
         if not compressed:
             return FrameChoice(OCTET_STREAM, DEFAULT_SYNTAX, False)
+        if wanted == ANY and as_stored is not None:
+            # Any syntax will do (PS3.18 8.7.3.5.2): the frames as stored, each part labelled with its
+            # syntax. The viewer asks so and decodes them itself, frames no decoder here takes too.
+            return FrameChoice(OCTET_STREAM, stored, False)
         if can_convert(stored, DEFAULT_SYNTAX):  # a decoder is at hand
             return FrameChoice(OCTET_STREAM, DEFAULT_SYNTAX, True)
         # PS3.18 8.7.3.3: lossy frames with no decoder may go as stored, when a wildcard allows it

@@ -13,6 +13,7 @@ import io
 import numpy as np
 from pydicom import Dataset, dcmread, dcmwrite
 from pydicom.encaps import encapsulate
+from pydicom.pixels import pixel_array
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,
@@ -33,6 +34,8 @@ TRANSFER_SYNTAX: dict[Codec, UID] = {
 UNCOMPRESSED = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 # Decoded, encoded and decoded again in memory: larger pixel data stays as it is
 MAX_PIXEL_BYTES = 512 << 20
+# CharLS for JPEG-LS, as the archive sets it (formats.codecs), also when this runs without the archive
+_DECODER = {JPEGLSLossless: "pyjpegls"}
 _MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"})
 
 
@@ -103,7 +106,7 @@ def _encode_htj2k(ds: Dataset) -> None:
 def _verify(compressed: bytes, original: bytes) -> None:
     """Decode the new object as a reader will, and compare with the stored pixel bytes, bit for bit."""
     ds = dcmread(io.BytesIO(compressed))
-    decoded = ds.pixel_array
+    decoded = pixel_array(ds, decoding_plugin=_DECODER.get(ds.file_meta.TransferSyntaxUID, ""))
     dtype = np.dtype(f"<{'i' if ds.PixelRepresentation else 'u'}{ds.BitsAllocated // 8}")
     if np.ascontiguousarray(decoded, dtype=dtype).tobytes() != original:
         raise KeptAsIs("decoding the compressed object does not give back the stored pixels")

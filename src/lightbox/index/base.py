@@ -11,7 +11,7 @@ import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,18 @@ class InstanceLocation:
     blob_key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class TierQuery:
+    """Studies that belong in ``tier`` (None: the first): stored before ``stored_before``, not accessed since
+    ``accessed_before`` (a study never accessed counts from when it was stored), with a series of
+    ``modality``; each condition given must hold."""
+
+    tier: str | None
+    stored_before: datetime | None = None
+    accessed_before: datetime | None = None
+    modality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +309,35 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
         """Record objects about to be written that are to go unless a later transaction keeps them (a
         re-encoding: a crash before its index commit leaves nothing behind for recovery to index). They are
         never indexed, and removed from ``not_before`` on, once their writer can no longer be at work."""
+
+    # --- storage tiers ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def studies_for_tier(self, rule: TierQuery, limit: int) -> list[str]:
+        """Study Instance UIDs matching ``rule`` that hold an instance outside its tier, oldest first."""
+
+    @abc.abstractmethod
+    def objects_outside_tier(self, study_instance_uid: str, tier: str | None) -> list[tuple[str, str, str]]:
+        """(SOP Instance UID, blob key, SHA-256) of the study's instances with objects outside ``tier``."""
+
+    @abc.abstractmethod
+    def move_object(
+        self, sop_instance_uid: str, old_key: str, new_key: str, tier: str | None, readers_grace: timedelta
+    ) -> bool:
+        """Point the instance at ``new_key`` (a copy of ``old_key`` in ``tier``) if it still points at
+        ``old_key``, in one transaction that makes ``old_key`` a pending deletion from ``readers_grace`` on
+        and drops ``new_key``'s; False (nothing changed) when the instance changed or went meanwhile."""
+
+    @abc.abstractmethod
+    def note_study_access(self, study_instance_uids: Iterable[str], when: datetime) -> None:
+        """Record that the studies were retrieved or viewed at ``when``."""
+
+    @abc.abstractmethod
+    def tier_usage(self) -> dict[str | None, tuple[int, int]]:
+        """Instances and bytes per tier (None: the first)."""
+
+    @abc.abstractmethod
+    def studies_stored_before(self, when: datetime, modality: str | None, limit: int) -> list[str]:
+        """Study Instance UIDs of studies first stored before ``when`` (with a series of ``modality``)."""
 
     @abc.abstractmethod
     def indexed_blob_keys(self, keys: Iterable[str]) -> set[str]:

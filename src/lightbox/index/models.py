@@ -84,6 +84,8 @@ studies = Table(
     Column("size_bytes", BigInteger, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When it was last retrieved or viewed (within the hour: the archive writes it once an hour at most)
+    Column("accessed_at", DateTime(timezone=True), nullable=True),
 )
 Index("ix_studies_study_date", studies.c.study_date)
 Index("ix_studies_study_datetime", studies.c.study_datetime)
@@ -135,6 +137,7 @@ instances = Table(
     Column("stored_by", String(64), nullable=True),  # the archive user who stored it, when one did
     # Why lossless compression left this object as it is ("no pixel data"...); NULL: not tried (or compressed)
     Column("compression", String(200), nullable=True),
+    Column("tier", String(32), nullable=True),  # the storage tier its object was moved to; NULL: the first
     Column("attrs", JSON, nullable=False),
     # [[tag, VR, element offset in the object], ...] of the top-level values left out of attrs (pixel data,
     # other bulk data); offset -1 when unknown (a deflated data set); NULL when indexed before it was kept

@@ -60,6 +60,7 @@ from lightbox.index.base import (
     StoreOutcome,
     StoreResult,
     StudyRecord,
+    TierQuery,
 )
 from lightbox.index.models import (
     CONTENT_TABLES,
@@ -766,6 +767,85 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
             found.extend(self.read(lambda conn, c=chunk: list(conn.execute(c).scalars())))  # type: ignore[misc]
         return found[:limit]
 
+    def studies_for_tier(self, rule: TierQuery, limit: int) -> list[str]:
+        st, inst = studies.c, instances.c
+        outside = _outside_tier(inst.tier, rule.tier)
+        conditions: list[Any] = [
+            select(instances.c.id)
+            .join(series, series.c.id == inst.series_fk)
+            .where(series.c.study_fk == st.id, outside)
+            .exists()
+        ]
+        if rule.stored_before is not None:
+            conditions.append(st.created_at < rule.stored_before)
+        if rule.accessed_before is not None:
+            conditions.append(func.coalesce(st.accessed_at, st.created_at) < rule.accessed_before)
+        if rule.modality:
+            conditions.append(_has_modality(st.modalities_in_study, rule.modality))
+        stmt = select(st.study_instance_uid).where(*conditions).order_by(st.created_at, st.id).limit(limit)
+        return self.read(lambda conn: list(conn.execute(stmt).scalars()))
+
+    def objects_outside_tier(self, study_instance_uid: str, tier: str | None) -> list[tuple[str, str, str]]:
+        inst = instances.c
+        outside = _outside_tier(inst.tier, tier)
+        stmt = (
+            select(inst.sop_instance_uid, inst.blob_key, inst.sha256)
+            .join(series, series.c.id == inst.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid, outside)
+            .order_by(inst.id)
+        )
+        return self.read(lambda conn: [(r[0], r[1], r[2]) for r in conn.execute(stmt)])
+
+    def move_object(
+        self, sop_instance_uid: str, old_key: str, new_key: str, tier: str | None, readers_grace: timedelta
+    ) -> bool:
+        def run(conn: Connection) -> bool:
+            moved = conn.execute(
+                update(instances)
+                .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.blob_key == old_key)
+                .values(blob_key=new_key, tier=tier)
+            )
+            if moved.rowcount != 1:
+                return False
+            kept = conn.execute(delete(pending_deletions).where(pending_deletions.c.blob_key == new_key))
+            if kept.rowcount != 1:  # its pending deletion was carried out meanwhile: the copy may be gone
+                raise _Undo()
+            conn.execute(
+                insert(pending_deletions).values(
+                    blob_key=old_key, sop_instance_uid=sop_instance_uid, deleted_at=_now() + readers_grace
+                )
+            )
+            return True
+
+        try:
+            return self.write(run)
+        except _Undo:
+            return False
+
+    def note_study_access(self, study_instance_uids: Iterable[str], when: datetime) -> None:
+        uids = list(study_instance_uids)
+        if not uids:
+            return
+        # At most one write an hour for a study that is read all day
+        stale = or_(studies.c.accessed_at.is_(None), studies.c.accessed_at < when - _ACCESS_RESOLUTION)
+        stmt = update(studies).where(studies.c.study_instance_uid.in_(uids), stale).values(accessed_at=when)
+        self.write(lambda conn: conn.execute(stmt))
+
+    def tier_usage(self) -> dict[str | None, tuple[int, int]]:
+        stmt = select(instances.c.tier, func.count(), func.coalesce(func.sum(instances.c.size), 0)).group_by(
+            instances.c.tier
+        )
+        return self.read(lambda conn: {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(stmt)})
+
+    def studies_stored_before(self, when: datetime, modality: str | None, limit: int) -> list[str]:
+        st = studies.c
+        conditions: list[Any] = [st.created_at < when]
+        if modality:
+            conditions.append(_has_modality(st.modalities_in_study, modality))
+        stmt = select(st.study_instance_uid).where(*conditions).order_by(st.created_at, st.id).limit(limit)
+        return self.read(lambda conn: list(conn.execute(stmt).scalars()))
+
     def compression_candidates(
         self, transfer_syntaxes: Iterable[str], after_id: int, limit: int
     ) -> list[CompressionCandidate]:
@@ -1133,6 +1213,28 @@ def _location(m: Any) -> InstanceLocation:
 def _remote_ae(m: Any) -> RemoteAE:
     permissions = parse_ae_permissions(m["permissions"])
     return RemoteAE(m["ae_title"], m["host"], m["port"], m["description"], permissions)
+
+
+class _Undo(Exception):
+    """Rolls a write transaction back from inside it."""
+
+
+_ACCESS_RESOLUTION = timedelta(hours=1)
+
+
+def _outside_tier(column: Any, tier: str | None) -> Any:
+    return column.is_not(None) if tier is None else or_(column.is_(None), column != tier)
+
+
+def _has_modality(column: Any, modality: str) -> Any:
+    """``modalities_in_study`` (values joined by backslashes) holds ``modality``."""
+    sep = "\\"
+    return or_(
+        column == modality,
+        column.startswith(modality + sep, autoescape=True),
+        column.endswith(sep + modality, autoescape=True),
+        column.contains(sep + modality + sep, autoescape=True),
+    )
 
 
 def _count(conn: Connection, table: Any) -> int:

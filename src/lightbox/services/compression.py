@@ -10,7 +10,6 @@ were answered already, so ingest does not wait for the codec) and over older obj
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +19,7 @@ from lightbox.domain.compression import Codec
 from lightbox.formats import lossless
 from lightbox.formats.lossless import KeptAsIs
 from lightbox.index.base import CompressionCandidate, Index, StoreOutcome
+from lightbox.services.background import BackgroundLoop
 from lightbox.services.ingest import IngestService
 from lightbox.storage.base import BlobNotFound, BlobStore, BlobStoreError
 
@@ -106,7 +106,7 @@ class CompressionService:
             report.skipped += 1
 
 
-class Compressor:
+class Compressor(BackgroundLoop):
     """Compresses in a thread of its own: a batch, then the next; when none is left, removes the originals
     whose readers are done and pauses ``idle_seconds`` before looking for newly stored objects."""
 
@@ -116,19 +116,11 @@ class Compressor:
         housekeeping: Callable[[], object] | None = None,
         idle_seconds: float = 2.0,
     ) -> None:
+        super().__init__("lightbox-compress")
         self.service = service
         self.housekeeping = housekeeping  # removes the replaced originals once their readers are done
         self.idle_seconds = idle_seconds
         self.total = CompressionReport()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lightbox-compress", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def _run(self) -> None:
         after = 0

@@ -32,3 +32,9 @@ def key_time_us(key: str) -> int:
 def partition_prefix(when: datetime) -> str:
     """The key prefix of the hour partition holding ``when``."""
     return f"{when.astimezone(UTC):%Y/%m/%d/%H}/"
+
+
+def sibling_key(key: str) -> str:
+    """A new key with ``key``'s partition and time (a copy of the object elsewhere stays as old as it)."""
+    head, _, name = key.rpartition("/")
+    return f"{head}/{name[:20]}-{secrets.token_hex(8)}.dcm"

@@ -1,4 +1,4 @@
-// The dashboard: counts from /api/statistics; the last hour's stores and the recent activity from the
+// The dashboard: counts and storage tiers from /api/statistics; the last hour's stores and the recent activity from the
 // audit trail (/api/audit, administrators only: others see the counts).
 "use strict";
 
@@ -26,6 +26,12 @@
     const s = await answer.json();
     for (const key of ["patients", "studies", "series", "instances"]) set(key, number.format(s[key]));
     set("stored", bytes(s.size_bytes));
+    const tiers = document.querySelector("#tiers tbody");
+    for (const tier of s.tiers) {
+      const row = tiers.insertRow();
+      row.dataset.tier = tier.name;
+      for (const value of [tier.name, number.format(tier.instances), bytes(tier.size_bytes)]) row.insertCell().textContent = value;
+    }
   }
 
   async function activity() {
