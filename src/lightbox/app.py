@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -198,11 +198,17 @@ def opened_snapshot(path: Path) -> Iterator[Index]:
         finish_sqlite_file(path)
 
 
-def folder_store(folder: Path) -> BlobStore:
-    """A blob store in a local folder: a backup's objects, or a restored archive's."""
+def folder_store(folder: Path, tiers: Iterable[str] = ()) -> BlobStore:
+    """A blob store in a local folder: a backup's objects, or a restored archive's. Objects of other tiers
+    (keys ``@<tier>/...``) go in ``<folder>/@<tier>``: ``tiers`` and those found there."""
     from lightbox.storage.filesystem import FileSystemBlobStore
+    from lightbox.storage.tiered import TieredBlobStore
 
-    return FileSystemBlobStore(folder)
+    names = set(tiers) | {p.name[1:] for p in folder.glob("@*") if p.is_dir()}
+    first = FileSystemBlobStore(folder)
+    if not names:
+        return first
+    return TieredBlobStore(first, {name: FileSystemBlobStore(folder / f"@{name}") for name in names})
 
 
 def build_backup(archive: Archive) -> BackupService:

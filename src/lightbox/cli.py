@@ -367,7 +367,9 @@ def backup(config_file: Path | None, data_dir: Path | None, destination: Path, a
 
     with opened_archive(config_file, data_dir) as archive:
         report = build_backup(archive).backup(
-            destination, folder_store(objects_path(destination)), engine=index_engine(archive.settings)
+            destination,
+            folder_store(objects_path(destination), archive.settings.storage.tiers),
+            engine=index_engine(archive.settings),
         )
     if as_json:
         click.echo(report.manifest.read_text().rstrip())
@@ -377,10 +379,11 @@ def backup(config_file: Path | None, data_dir: Path | None, destination: Path, a
             f"{report.seconds:.1f} s; copied {report.copied} objects ({format_size(report.copied_bytes)}), "
             f"{report.already_there} were there already"
         )
-        if report.deleted or report.replaced:
+        if report.deleted or report.replaced or report.moved:
             click.echo(
-                f"  during the backup {len(report.deleted)} instances were deleted (left out) and "
-                f"{len(report.replaced)} replaced (the newer objects are in)"
+                f"  during the backup {len(report.deleted)} instances were deleted (left out), "
+                f"{len(report.replaced)} replaced (the newer objects are in) and {len(report.moved)} "
+                "moved to another tier"
             )
     _exit_on_problems(report.problems, f"instances are left out of backup {report.name}")
 

@@ -216,3 +216,57 @@ def test_archive_on_s3_backs_up_and_restores(tmp_path: Path, s3: S3Server) -> No
     finally:
         archive.ingest.close()
         index.close()
+
+
+def test_objects_in_other_tiers_and_moved_during_the_backup(tmp_path: Path) -> None:
+    from lightbox.config import StorageSettings
+    from lightbox.services.lifecycle import LifecycleReport, LifecycleService
+    from lightbox.storage.tiered import TieredBlobStore
+
+    index = SqlIndex(f"sqlite:///{tmp_path / 'index.db'}")
+    index.migrate()
+    cold = tmp_path / "cold"
+    blobs = TieredBlobStore(FileSystemBlobStore(tmp_path / "hot"), {"cold": FileSystemBlobStore(cold)})
+    archive = Archive(index, blobs)
+    settings = StorageSettings(tiers={"cold": f"file://{cold}"})
+    lifecycle = LifecycleService(index, blobs, archive.manage, settings)
+    try:
+        study_a, study_b = generate_uid(), generate_uid()
+        sops = {
+            archive.store(StudyInstanceUID=s, InstanceNumber=n) for s in (study_a, study_b) for n in range(2)
+        }
+        lifecycle.move_study(study_a, "cold", LifecycleReport())  # in the cold tier before the backup
+
+        class Racing(BackupService):
+            def take_snapshot(self, dest: Path) -> tuple[Path, str]:
+                taken = super().take_snapshot(dest)
+                hot = {sop: archive.index.find_instance(sop) for sop in sops}
+                lifecycle.move_study(study_b, "cold", LifecycleReport())
+                for location in hot.values():  # the readers' grace is over: the hot objects go
+                    assert location is not None
+                    if not location.blob_key.startswith("@"):
+                        blobs.delete(location.blob_key)
+                return taken
+
+        dest = tmp_path / "backup"
+        report = Racing(index, blobs, opened_snapshot).backup(
+            dest, folder_store(objects_path(dest), ["cold"])
+        )
+        assert len(report.moved) == 2 and report.problems == [] and report.deleted == []
+        assert report.copied == 4  # the cold tier's two, and the two moved copies of the hot ones that went
+        assert len(list((dest / "objects" / "@cold").rglob("*.dcm"))) == 4
+
+        restored, restored_blobs = _restore(dest, tmp_path / "new")
+        try:
+            assert _sops(restored) == sops
+            assert restored.tier_usage() == {None: index.tier_usage()["cold"]}  # all in the first tier now
+            assert restored.pending_blob_deletions(100) == []
+            for sop in sops:
+                now, back = index.find_instance(sop), restored.find_instance(sop)
+                assert now is not None and back is not None and back.blob_key[0] != "@"
+                assert _read(restored_blobs, back.blob_key) == _read(blobs, now.blob_key)
+        finally:
+            restored.close()
+    finally:
+        archive.ingest.close()
+        index.close()

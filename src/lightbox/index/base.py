@@ -265,6 +265,12 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
         snapshot ``source``, at this schema revision. Raises ``Conflict`` when it is not empty."""
 
     @abc.abstractmethod
+    def restored_in_first_tier(self, new_keys: Mapping[str, str]) -> None:
+        """After a restore, which puts every object in the first tier: point the instances whose objects had
+        the keys of ``new_keys`` at the new ones (tier NULL), and drop every pending deletion (none of those
+        objects was restored)."""
+
+    @abc.abstractmethod
     def schema_revision(self) -> str | None:
         """The schema's migration revision."""
 

@@ -291,6 +291,21 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         finally:
             snapshot.close()
 
+    def restored_in_first_tier(self, new_keys: Mapping[str, str]) -> None:
+        stmt = (
+            update(instances)
+            .where(instances.c.blob_key == bindparam("old"))
+            .values(blob_key=bindparam("new"), tier=None)
+        )
+        pairs = [{"old": old, "new": new} for old, new in new_keys.items()]
+
+        def run(conn: Connection) -> None:
+            for i in range(0, len(pairs), 1000):
+                conn.execute(stmt, pairs[i : i + 1000])
+            conn.execute(delete(pending_deletions))
+
+        self.write(run)
+
     def schema_revision(self) -> str | None:
         return self.read(schema_revision)
 

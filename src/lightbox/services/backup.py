@@ -8,7 +8,8 @@ SHA-256 checked against the index on the way.
 An object may go from the archive between the snapshot and its copy: its instance was deleted, or replaced
 by a newer object (a re-sent instance, a lossless re-encoding). The backup does not fail for that; it asks
 the archive's index what became of the instance. Deleted: the instance is taken out of the snapshot too.
-Replaced: the newer object is copied and indexed in the snapshot in place of the old one. Either way the
+Replaced: the newer object is copied and indexed in the snapshot in place of the old one. Moved to another
+storage tier: the moved copy is copied and the snapshot's instance pointed at it. Either way the
 snapshot refers to exactly the objects the backup holds, and the manifest lists those instances. An object
 the archive's index still refers to but that is missing or damaged in storage is a problem of the archive:
 it is left out, listed, and the backup reports failure.
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,6 +37,7 @@ from lightbox.services.backup_layout import KeyDigest, Problem
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.storage.base import BlobStore, BlobWriter
+from lightbox.storage.tiered import split_key
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class BackupReport:
     already_there: int = 0
     deleted: list[str] = field(default_factory=list)  # SOP Instance UIDs deleted during the backup
     replaced: list[str] = field(default_factory=list)  # ... replaced: the newer object is in the backup
+    moved: list[str] = field(default_factory=list)  # ... moved to another tier: the moved copy is in
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -150,6 +153,10 @@ class BackupService:
                 if outcome == "copied":
                     report.copied += 1
                     report.copied_bytes += now.size
+                if now.sha256 == location.sha256:  # the same object, moved to another storage tier
+                    _point_at(snap, sop, location.blob_key, now.blob_key)
+                    report.moved.append(sop)
+                    return
                 try:
                     _index_replacement(snap, target, now.blob_key)
                 except LightboxError as exc:  # the archive took it, the snapshot's ingest does not
@@ -193,6 +200,7 @@ class BackupService:
             "already_there": report.already_there,
             "deleted_during_backup": report.deleted,
             "replaced_during_backup": report.replaced,
+            "moved_during_backup": report.moved,
             "problems": [p.as_dict() for p in report.problems],
         }
 
@@ -202,6 +210,13 @@ def _leave_out(snap: Index, sop_instance_uid: str) -> None:
     object is not in the backup, so nothing is left to delete."""
     deletion = snap.delete_content(Level.IMAGE, sop_instance_uid)
     snap.forget_blob_deletions(deletion.blob_keys)
+
+
+def _point_at(snap: Index, sop_instance_uid: str, old_key: str, new_key: str) -> None:
+    """Point the snapshot's instance at its object's copy in another tier, as the tier move did."""
+    snap.note_pending_deletions(sop_instance_uid, [new_key], datetime.now(UTC))
+    snap.move_object(sop_instance_uid, old_key, new_key, split_key(new_key)[0], timedelta(0))
+    snap.forget_blob_deletions([old_key])  # not in the backup: nothing to delete
 
 
 def _index_replacement(snap: Index, target: BlobStore, key: str) -> None:

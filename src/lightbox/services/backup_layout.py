@@ -135,10 +135,13 @@ def locked(dest: Path) -> Iterator[None]:
         yield
 
 
-def copy_object(source: BlobStore, target: BlobStore, location: InstanceLocation) -> None:
-    """Copy one object, streaming; it becomes visible in ``target`` only with the SHA-256 the index records.
-    Raises ``BlobNotFound`` (gone from ``source``) or ``ChecksumMismatch``."""
-    with source.open(location.blob_key) as f, target.writer(location.blob_key) as w:
+def copy_object(
+    source: BlobStore, target: BlobStore, location: InstanceLocation, target_key: str | None = None
+) -> None:
+    """Copy one object, streaming, to ``target_key`` (by default its own); it becomes visible in ``target``
+    only with the SHA-256 the index records. Raises ``BlobNotFound`` (gone from ``source``) or
+    ``ChecksumMismatch``."""
+    with source.open(location.blob_key) as f, target.writer(target_key or location.blob_key) as w:
         while chunk := f.read(_CHUNK):
             w.write(chunk)
         if w.sha256 != location.sha256 or w.size != location.size:
@@ -153,11 +156,15 @@ GONE = "gone"
 
 
 def copy_or_problem(
-    source: BlobStore, target: BlobStore, location: InstanceLocation, place: str
+    source: BlobStore,
+    target: BlobStore,
+    location: InstanceLocation,
+    place: str,
+    target_key: str | None = None,
 ) -> str | None:
     """``copy_object``: None once copied, ``GONE`` when ``source`` lacks it, else what is wrong with it."""
     try:
-        copy_object(source, target, location)
+        copy_object(source, target, location, target_key)
     except BlobNotFound:
         return GONE
     except ChecksumMismatch as exc:

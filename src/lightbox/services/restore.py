@@ -26,6 +26,7 @@ from lightbox.services import backup_layout as layout
 from lightbox.services.backup import OpenSnapshot
 from lightbox.services.backup_layout import KeyDigest, Problem
 from lightbox.storage.base import BlobStore
+from lightbox.storage.tiered import split_key
 
 INDEX_FILE = "index.db"
 
@@ -95,9 +96,13 @@ class RestoreService:
         with self.open_snapshot(index_file) as snap:
             self._check_objects_listed(snap, manifest)
             snap.migrate()  # an older backup comes up to this Lightbox's schema
+            moved: dict[str, str] = {}  # the keys of objects in other tiers -> their keys in the first
             with ThreadPoolExecutor(self.workers, thread_name_prefix="restore") as pool:
                 for page in layout.pages(snap):
                     outcomes = pool.map(lambda loc: self._copy(loc, objects), page)
+                    moved.update(
+                        (loc.blob_key, _first_tier(loc.blob_key)) for loc in page if loc.blob_key[0] == "@"
+                    )
                     for location, wrong in zip(page, outcomes, strict=True):
                         if wrong is None:
                             report.restored += 1
@@ -108,6 +113,7 @@ class RestoreService:
             for left_out in report.problems:
                 deletion = snap.delete_content(Level.IMAGE, left_out.sop_instance_uid)
                 snap.forget_blob_deletions(deletion.blob_keys)
+            snap.restored_in_first_tier(moved)
             stats = snap.statistics()
             report.instances, report.bytes = stats.instances, stats.size_bytes
         if database is not None:
@@ -128,8 +134,14 @@ class RestoreService:
             )
 
     def _copy(self, location: InstanceLocation, objects: BlobStore) -> str | None:
-        problem = layout.copy_or_problem(self.backup_store, objects, location, "the backup")
+        key = _first_tier(location.blob_key)
+        problem = layout.copy_or_problem(self.backup_store, objects, location, "the backup", key)
         return "missing from the backup" if problem == layout.GONE else problem
+
+
+def _first_tier(key: str) -> str:
+    """Every object is restored into the one store of the new archive, its first tier."""
+    return split_key(key)[1]
 
 
 def _fsync(path: Path) -> None:
