@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -18,6 +20,8 @@ from lightbox.metrics import Metrics
 from lightbox.services.accounts import AccountService
 from lightbox.services.admin import AdminService
 from lightbox.services.audit import AuditService
+from lightbox.services.backup import BackupService
+from lightbox.services.backup_layout import objects_path
 from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.export import ExportService
@@ -26,6 +30,7 @@ from lightbox.services.lifecycle import AccessNotes, LifecycleService
 from lightbox.services.manage import ManageService
 from lightbox.services.metadata import MetadataService
 from lightbox.services.query import QueryService
+from lightbox.services.restore import RestoreService
 from lightbox.services.retrieve import RetrieveService
 from lightbox.services.shares import ShareService
 from lightbox.storage.base import BlobStore
@@ -176,3 +181,56 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         compression,
         lifecycle,
     )
+
+
+# --- backup and restore --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def opened_snapshot(path: Path) -> Iterator[Index]:
+    """An index snapshot (an SQLite file) opened as an Index; left one self-contained file when closed."""
+    from lightbox.index.snapshot import finish_sqlite_file
+    from lightbox.index.sql import SqlIndex
+
+    index = SqlIndex(f"sqlite:///{path.resolve()}", pool_size=2)
+    try:
+        yield index
+    finally:
+        index.close()
+        finish_sqlite_file(path)
+
+
+def folder_store(folder: Path, tiers: Iterable[str] = ()) -> BlobStore:
+    """A blob store in a local folder: a backup's objects, or a restored archive's. Objects of other tiers
+    (keys ``@<tier>/...``) go in ``<folder>/@<tier>``: ``tiers`` and those found there."""
+    from lightbox.storage.filesystem import FileSystemBlobStore
+    from lightbox.storage.tiered import TieredBlobStore
+
+    names = set(tiers) | {p.name[1:] for p in folder.glob("@*") if p.is_dir()}
+    first = FileSystemBlobStore(folder)
+    if not names:
+        return first
+    return TieredBlobStore(first, {name: FileSystemBlobStore(folder / f"@{name}") for name in names})
+
+
+def build_backup(archive: Archive) -> BackupService:
+    return BackupService(
+        archive.index, archive.blobs, opened_snapshot, workers=archive.settings.ingest.workers
+    )
+
+
+def build_restore(source: Path, workers: int = 4) -> RestoreService:
+    return RestoreService(source, folder_store(objects_path(source)), opened_snapshot, workers=workers)
+
+
+def index_engine(settings: Settings) -> str:
+    return "postgresql" if settings.database_url.startswith("postgres") else "sqlite"
+
+
+def restore_database(url: str) -> Index:
+    """The empty PostgreSQL database a restore fills, at this schema."""
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ConfigurationError("--database-url: a postgresql:// URL (an SQLite index goes in the data dir)")
+    from lightbox.index.sql import SqlIndex
+
+    index = SqlIndex(url)
+    index.migrate()
+    return index

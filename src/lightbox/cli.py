@@ -10,7 +10,7 @@ import json
 import logging
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from lightbox.domain.compression import Codec
 from lightbox.domain.errors import ConfigurationError, LightboxError
 from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.services.audit import MAX_LIMIT as MAX_AUDIT_LIMIT
+from lightbox.services.backup_layout import Problem
 from lightbox.services.compression import CompressionReport, CompressionService
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -351,6 +352,102 @@ def reindex(config_file: Path | None, data_dir: Path | None, yes: bool) -> None:
     finally:
         archive.close()
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@archive_options
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the backup's manifest (JSON) instead.")
+def backup(config_file: Path | None, data_dir: Path | None, destination: Path, as_json: bool) -> None:
+    """Back the archive up into DESTINATION, online: a consistent index snapshot, and the objects not
+    backed up before (docs/storage.md, Backup and restore)."""
+    from lightbox.app import build_backup, folder_store, index_engine
+    from lightbox.importer import format_size
+    from lightbox.services.backup_layout import objects_path
+
+    with opened_archive(config_file, data_dir) as archive:
+        report = build_backup(archive).backup(
+            destination,
+            folder_store(objects_path(destination), archive.settings.storage.tiers),
+            engine=index_engine(archive.settings),
+        )
+    if as_json:
+        click.echo(report.manifest.read_text().rstrip())
+    else:
+        click.echo(
+            f"backup {report.name}: {report.instances} instances ({format_size(report.bytes)}) in "
+            f"{report.seconds:.1f} s; copied {report.copied} objects ({format_size(report.copied_bytes)}), "
+            f"{report.already_there} were there already"
+        )
+        if report.deleted or report.replaced or report.moved:
+            click.echo(
+                f"  during the backup {len(report.deleted)} instances were deleted (left out), "
+                f"{len(report.replaced)} replaced (the newer objects are in) and {len(report.moved)} "
+                "moved to another tier"
+            )
+    _exit_on_problems(report.problems, f"instances are left out of backup {report.name}")
+
+
+def _exit_on_problems(problems: Sequence[Problem], what: str) -> None:
+    """Each object a backup or restore left out, on stderr, then exit 1."""
+    for problem in problems:
+        click.echo(f"error: {problem.sop_instance_uid} ({problem.key}): {problem.problem}", err=True)
+    if problems:
+        click.echo(f"error: {len(problems)} {what}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--data-dir",
+    "target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The new archive's data directory: absent or empty.",
+)
+@click.option("--at", default=None, help="Which backup: its name, or a time (the last taken by then).")
+@click.option(
+    "--database-url",
+    default=None,
+    help="Restore the index into this empty PostgreSQL database instead of DATA_DIR/index.db.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def restore(source: Path, target: Path, at: str | None, database_url: str | None, as_json: bool) -> None:
+    """Rebuild a working archive from a backup in SOURCE, every object checked against its checksum."""
+    import json
+
+    from lightbox.app import build_restore, folder_store, restore_database
+    from lightbox.importer import format_size
+    from lightbox.services.backup_layout import choose_backup
+    from lightbox.services.restore import check_empty
+
+    check_empty(target)
+    name = choose_backup(source, at)
+    with contextlib.ExitStack() as stack:
+        database = None
+        if database_url is not None:
+            database = restore_database(database_url)
+            stack.callback(database.close)
+        report = build_restore(source).restore(
+            name, target, lambda: folder_store(target / "objects"), database
+        )
+    if as_json:
+        document = {
+            "name": report.name,
+            "instances": report.instances,
+            "bytes": report.bytes,
+            "restored": report.restored,
+            "problems": [p.as_dict() for p in report.problems],
+            "seconds": round(report.seconds, 3),
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(
+            f"restored backup {report.name} into {target}: {report.instances} instances "
+            f"({format_size(report.bytes)}), every object checked, in {report.seconds:.1f} s"
+        )
+    _exit_on_problems(report.problems, "instances could not be restored and are left out")
 
 
 @main.group()

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lightbox.domain.accounts import ALL_AE_PERMISSIONS, AePermission
@@ -251,6 +252,32 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    # --- backup ----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def snapshot(self, target: Path) -> None:
+        """Write the whole index as it is at one moment (one read transaction) to ``target``, an SQLite
+        database file at this schema revision, while writers go on."""
+
+    @abc.abstractmethod
+    def restore_from(self, source: Path) -> None:
+        """Fill this empty index (not SQLite: that one is the snapshot file itself) with the rows of the
+        snapshot ``source``, at this schema revision. Raises ``Conflict`` when it is not empty."""
+
+    @abc.abstractmethod
+    def restored_in_first_tier(self, new_keys: Mapping[str, str]) -> None:
+        """After a restore, which puts every object in the first tier: point the instances whose objects had
+        the keys of ``new_keys`` at the new ones (tier NULL), and drop every pending deletion (none of those
+        objects was restored)."""
+
+    @abc.abstractmethod
+    def schema_revision(self) -> str | None:
+        """The schema's migration revision."""
+
+    @abc.abstractmethod
+    def stored_objects(self, after_key: str | None, limit: int) -> list[InstanceLocation]:
+        """Up to ``limit`` instances by blob key, after ``after_key`` (keyset paging): every object the
+        index refers to."""
 
     # --- ingest ----------------------------------------------------------------------------------------
     @abc.abstractmethod

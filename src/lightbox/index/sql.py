@@ -64,8 +64,10 @@ from lightbox.index.base import (
 )
 from lightbox.index.models import (
     CONTENT_TABLES,
+    audit_head,
     instance_replacements,
     instances,
+    metadata,
     patients,
     pending_deletions,
     remote_aes,
@@ -73,6 +75,7 @@ from lightbox.index.models import (
     studies,
 )
 from lightbox.index.prepared import Prepared, execute_raw
+from lightbox.index.snapshot import copy_tables, finish_sqlite_file, schema_revision, sqlite_snapshot
 from lightbox.index.sql_accounts import SqlAccounts
 from lightbox.index.sql_audit import SqlAudit
 from lightbox.index.sql_shares import SqlShares
@@ -257,6 +260,60 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    # --- backup ----------------------------------------------------------------------------------------
+    def snapshot(self, target: Path) -> None:
+        if self.dialect == "sqlite":
+            sqlite_snapshot(self._engine, target)
+            return
+        copy = SqlIndex(f"sqlite:///{target}")
+        try:
+            copy.migrate()  # this code's revision, which copy_tables checks against the source's
+            with self._engine.connect() as source, copy.engine.connect() as dest:
+                dest.execution_options(lightbox_write=True)
+                with source.begin(), dest.begin():
+                    # One MVCC snapshot for every table, as pg_dump takes it.
+                    source.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    copy_tables(source, dest)
+        finally:
+            copy.close()
+        finish_sqlite_file(target)
+
+    def restore_from(self, source: Path) -> None:
+        if self.dialect == "sqlite":
+            raise ValueError("an SQLite index is restored by copying the snapshot file")
+        snapshot = SqlIndex(f"sqlite:///{source}")
+        try:
+            with snapshot.engine.connect() as src, self._engine.connect() as dest, src.begin(), dest.begin():
+                if any(_count(dest, t) for t in metadata.sorted_tables if t is not audit_head):
+                    raise Conflict("the target database is not empty: restore into a new database")
+                copy_tables(src, dest)
+        finally:
+            snapshot.close()
+
+    def restored_in_first_tier(self, new_keys: Mapping[str, str]) -> None:
+        stmt = (
+            update(instances)
+            .where(instances.c.blob_key == bindparam("old"))
+            .values(blob_key=bindparam("new"), tier=None)
+        )
+        pairs = [{"old": old, "new": new} for old, new in new_keys.items()]
+
+        def run(conn: Connection) -> None:
+            for i in range(0, len(pairs), 1000):
+                conn.execute(stmt, pairs[i : i + 1000])
+            conn.execute(delete(pending_deletions))
+
+        self.write(run)
+
+    def schema_revision(self) -> str | None:
+        return self.read(schema_revision)
+
+    def stored_objects(self, after_key: str | None, limit: int) -> list[InstanceLocation]:
+        stmt = _location_select().order_by(instances.c.blob_key).limit(limit)
+        if after_key is not None:
+            stmt = stmt.where(instances.c.blob_key > after_key)
+        return self.read(lambda conn: [_location(r._mapping) for r in conn.execute(stmt)])
 
     # --- ingest ----------------------------------------------------------------------------------------
     def find_instance(self, sop_instance_uid: str) -> InstanceLocation | None:
@@ -1193,6 +1250,10 @@ def _has_modality(column: Any, modality: str) -> Any:
         column.endswith(sep + modality, autoescape=True),
         column.contains(sep + modality + sep, autoescape=True),
     )
+
+
+def _count(conn: Connection, table: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _add_modality(current: str, modality: str) -> str:
