@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -33,7 +33,9 @@ from lightbox.services.query import QueryService
 from lightbox.services.restore import RestoreService
 from lightbox.services.retrieve import RetrieveService
 from lightbox.services.shares import ShareService
+from lightbox.services.verify import VerifyService
 from lightbox.storage.base import BlobStore
+from lightbox.storage.replicated import ReplicatedBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,23 @@ def build_index(url: str, settings: Settings) -> Index:
 
 def build_blob_store(url: str, settings: Settings) -> BlobStore:
     """The store of ``url``; with ``storage.tiers``, the tiers as one store whose first tier is ``url``'s."""
-    first = _one_store(url, settings)
-    if not settings.storage.tiers:
+    return _tiered(url, settings.storage.tiers, settings, spool="pending")
+
+
+def _tiered(url: str, tiers: Mapping[str, str], settings: Settings, spool: str) -> BlobStore:
+    """``url``'s store, or with ``tiers`` (name: URL) the tiers as one store; ``spool``: the data
+    directory's folder for the pending writes of S3 stores."""
+    first = _one_store(url, settings, spool)
+    if not tiers:
         return first
     from lightbox.storage.tiered import TieredBlobStore
 
-    others = {name: _one_store(tier_url, settings) for name, tier_url in settings.storage.tiers.items()}
-    return TieredBlobStore(first, others)
+    return TieredBlobStore(
+        first, {name: _one_store(tier_url, settings, spool) for name, tier_url in tiers.items()}
+    )
 
 
-def _one_store(url: str, settings: Settings) -> BlobStore:
+def _one_store(url: str, settings: Settings, spool: str) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from lightbox.storage.filesystem import FileSystemBlobStore
@@ -83,8 +92,42 @@ def _one_store(url: str, settings: Settings) -> BlobStore:
             connections=max(16, 2 * settings.ingest.workers),
         )
         # Objects being written wait on the local disk until their upload
-        return S3BlobStore(options, spool=settings.data_dir / "pending")
+        return S3BlobStore(options, spool=settings.data_dir / spool)
     raise ConfigurationError(f"unsupported storage URL {url!r}")
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The store the services use, and the backends under it (the scrub checks each copy on its own)."""
+
+    blobs: BlobStore
+    primary: BlobStore
+    replica: BlobStore | None
+
+
+def build_storage(settings: Settings) -> Storage:
+    """The blob store of ``storage.url`` (and its tiers); with ``storage.replica_url``, one that replicates
+    every object into the replica."""
+    primary = build_blob_store(settings.storage_url, settings)
+    replica_url = settings.storage.replica_url
+    if replica_url is None:
+        return Storage(primary, primary, None)
+    taken = [settings.storage_url, *settings.storage.tiers.values()]
+    if replica_url.rstrip("/") in {url.rstrip("/") for url in taken}:
+        raise ConfigurationError("storage.replica_url names a store of storage.url or storage.tiers")
+    replica = _replica_store(replica_url, settings)
+    return Storage(ReplicatedBlobStore(primary, replica), primary, replica)
+
+
+def _replica_store(url: str, settings: Settings) -> BlobStore:
+    """The replica at ``url``, with the primary's tiers as folders of it (``@cold/...``), so that it holds
+    each object under the key the archive knows it by. Its own pending folder: an S3 primary and an S3
+    replica would otherwise write the same pending file."""
+    from lightbox.storage.tiered import tier_key
+
+    base = url.rstrip("/")
+    mirrored = {name: f"{base}/{tier_key(name, '')}" for name in settings.storage.tiers}
+    return _tiered(url, mirrored, settings, spool="pending-replica")
 
 
 def dicom_settings(settings: Settings) -> AcceptorSettings:
@@ -122,6 +165,7 @@ class Archive:
     shares: ShareService
     compression: CompressionService
     lifecycle: LifecycleService
+    verify: VerifyService
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -140,7 +184,8 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     index = build_index(settings.database_url, settings)
     if migrate:
         index.migrate()
-    blobs = build_blob_store(settings.storage_url, settings)
+    storage = build_storage(settings)
+    blobs = storage.blobs
     events = EventBus()
     metrics = Metrics()  # a registry per archive: several archives in one process keep apart
     metrics.subscribe(events)
@@ -162,6 +207,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
     compression = CompressionService(index, blobs, ingest, settings.storage.compression)
     lifecycle = LifecycleService(index, blobs, manage, settings.storage)
     AccessNotes(index, events)  # for the lifecycle rules on last access
+    verify = VerifyService(index, storage.primary, storage.replica)
     return Archive(
         settings,
         index,
@@ -180,6 +226,7 @@ def build_archive(settings: Settings, *, migrate: bool = True) -> Archive:
         shares,
         compression,
         lifecycle,
+        verify,
     )
 
 

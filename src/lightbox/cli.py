@@ -1,4 +1,4 @@
-"""The one CLI: ``lightbox serve | import | export | reindex | ae ... | user ... | token ...``.
+"""The one CLI: ``lightbox serve | import | export | reindex | verify | ae ... | user ... | token ...``.
 
 Every command takes ``--data-dir`` and ``--config`` so that it acts on the same archive as ``serve``.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 from lightbox import __version__
 from lightbox.app import Archive, build_archive
@@ -30,6 +31,7 @@ from lightbox.domain.levels import UNIQUE_KEY, Level
 from lightbox.services.audit import MAX_LIMIT as MAX_AUDIT_LIMIT
 from lightbox.services.backup_layout import Problem
 from lightbox.services.compression import CompressionReport, CompressionService
+from lightbox.services.verify import VerifyReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -448,6 +450,35 @@ def restore(source: Path, target: Path, at: str | None, database_url: str | None
             f"({format_size(report.bytes)}), every object checked, in {report.seconds:.1f} s"
         )
     _exit_on_problems(report.problems, "instances could not be restored and are left out")
+
+
+@main.command()
+@archive_options
+@click.option("--repair", is_flag=True, help="Restore missing or damaged copies from the other store.")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+def verify(config_file: Path | None, data_dir: Path | None, repair: bool, as_json: bool) -> None:
+    """Read every stored object back and check it against its SHA-256: exit 0 when all are sound, 1 when a
+    problem is left."""
+    with opened_archive(config_file, data_dir) as archive:
+        report = archive.verify.verify(repair=repair)
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict()).decode())
+    else:
+        _echo_verify_report(report)
+    sys.exit(1 if report.unresolved else 0)
+
+
+def _echo_verify_report(report: VerifyReport) -> None:
+    for p in report.problems:
+        what = f"{p.store} {p.fault.value}: {p.blob_key}"
+        if p.sop_instance_uid:
+            what += f" (instance {p.sop_instance_uid})"
+        click.echo(f"{what}: {p.detail}" + (f"; {p.repair}" if p.repair else ""))
+    click.echo(
+        f"verified {report.objects} objects, {report.bytes_read / 1e6:.1f} MB in {report.seconds:.1f} s "
+        f"({report.mb_per_second:.1f} MB/s): {len(report.problems)} problems, "
+        f"{len(report.repaired)} repaired, {len(report.unresolved)} left"
+    )
 
 
 @main.group()

@@ -98,6 +98,12 @@ class StorageSettings(BaseModel):
         description="Blob store URL: file:///PATH, or s3://BUCKET/PREFIX for an S3-compatible object store. "
         "Default: file://DATA_DIR/objects.",
     )
+    replica_url: str | None = Field(
+        default=None,
+        description="A second blob store (file:///PATH or s3://BUCKET/PREFIX, the s3_* settings apply to "
+        "both) that receives a copy of every object before it is acknowledged; reads fall back to it. "
+        "Default: none.",
+    )
     s3_endpoint: str | None = Field(
         default=None,
         description="The S3 service's address (https://minio.example:9000) when it is not AWS; path-style "
@@ -137,7 +143,7 @@ class StorageSettings(BaseModel):
         default=60, gt=0, le=10_080, description="How often a running archive applies the rules."
     )
 
-    @field_validator("url")
+    @field_validator("url", "replica_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return value if value is None else _store_url(value)

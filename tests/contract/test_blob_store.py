@@ -14,12 +14,13 @@ import pytest
 from lightbox.storage import keys
 from lightbox.storage.base import BlobNotFound, BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
+from lightbox.storage.replicated import ReplicatedBlobStore
 from lightbox.storage.s3 import S3BlobStore, S3Options
 from lightbox.storage.tiered import TieredBlobStore
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
-@pytest.fixture(params=["filesystem", "s3", "tiered"])
+@pytest.fixture(params=["filesystem", "s3", "tiered", "replicated", "replicated-to-s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "filesystem":
         yield FileSystemBlobStore(tmp_path / "objects")
@@ -27,8 +28,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]
         yield TieredBlobStore(
             FileSystemBlobStore(tmp_path / "objects"), {"cold": FileSystemBlobStore(tmp_path / "c")}
         )
-    else:
+    elif request.param == "s3":
         yield s3_store(request.getfixturevalue("s3"), tmp_path)
+    elif request.param == "replicated":
+        yield ReplicatedBlobStore(
+            FileSystemBlobStore(tmp_path / "objects"), FileSystemBlobStore(tmp_path / "replica")
+        )
+    else:
+        replica = s3_store(request.getfixturevalue("s3"), tmp_path / "replica")
+        yield ReplicatedBlobStore(FileSystemBlobStore(tmp_path / "objects"), replica)
+
+
+def _pending_dirs(store: BlobStore) -> list[Path]:
+    """Where a store keeps the objects being written."""
+    if isinstance(store, ReplicatedBlobStore):
+        return _pending_dirs(store.primary) + _pending_dirs(store.replica)
+    if isinstance(store, TieredBlobStore):
+        return [d for s in [store.first, *store.others.values()] for d in _pending_dirs(s)]
+    if isinstance(store, FileSystemBlobStore):
+        return [store.root / ".tmp"]
+    return [cast(S3BlobStore, store).spool]
 
 
 def _key(hour: int = 10) -> str:
@@ -66,11 +85,8 @@ def test_nothing_visible_before_commit_and_nothing_left_after_abort(store: BlobS
     assert list(store.keys()) == []
     writer.abort()
     assert not store.exists(key)
-    first = store.first if isinstance(store, TieredBlobStore) else store
-    pending = (
-        first.root / ".tmp" if isinstance(first, FileSystemBlobStore) else cast(S3BlobStore, first).spool
-    )
-    assert list(pending.iterdir()) == []
+    for pending in _pending_dirs(store):
+        assert list(pending.iterdir()) == []
 
 
 def test_leaving_the_block_without_commit_aborts(store: BlobStore) -> None:
