@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb|storage|viewer] ...``: run, print
+"""``python -m bench [--quick] [--only ingest|query|dimse|dicomweb|storage|viewer|scrub] ...``: run, print
 tables, write JSON.
 
 Phases: generate (or reuse) the datasets; import the CT instances with 1 thread and with the default
@@ -6,7 +6,8 @@ threads; import the small instances into SQLite and index the same objects on Po
 bulk copy when a reindex would not fit the time budget); time STUDY-level queries on both; then measure the
 DICOM port of ``lightbox serve`` (C-STORE, C-FIND on the same SQLite archive, C-GET and C-MOVE, memory),
 then its DICOMweb (QIDO-RS on the same archive, WADO-RS retrieval and metadata, STOW-RS), then the viewer in
-a real browser (first image, whole series, study list; cold and warm). See docs/benchmarks.md.
+a real browser (first image, whole series, study list; cold and warm). After the CT import, the scrub of a
+replicated CT archive (``lightbox verify``). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, storage_bench, viewer_bench
+from bench import DEFAULT_DATA_DIR, dicomweb_phase, dimse_phase, scrub_bench, storage_bench, viewer_bench
 from bench.archives import fresh_archive, isolate_from_environment
 from bench.dataset import warm_page_cache
 from bench.index_bench import (
@@ -89,10 +90,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 CT and 10,000 small instances")
     parser.add_argument(
         "--only",
-        choices=("ingest", "dimse", "query", "dicomweb", "storage", "viewer"),
+        choices=("ingest", "dimse", "query", "dicomweb", "storage", "viewer", "scrub"),
         help="run only the CT import, only the queries, only the DICOM port (C-STORE, C-FIND, C-GET, "
         "C-MOVE, memory), only DICOMweb (QIDO-RS, WADO-RS, metadata, STOW-RS), only storage (lossless "
-        "compression, S3) or only the viewer in chromium (first image, whole series, study list)",
+        "compression, S3), only the viewer in chromium (first image, whole series, study list) or only the "
+        "scrub (lightbox verify) of a replicated CT archive",
     )
     parser.add_argument("--no-postgres", action="store_true", help="skip everything on PostgreSQL")
     parser.add_argument(
@@ -312,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only in (None, "ingest"):
             ingest_phase(args, results, phases, sizes["ct"])
+        if args.only in (None, "scrub"):
+            # Before the queries: its time counts in what --pg-index auto has measured by then.
+            scrub_bench.run(args, results, phases, sizes["ct"])
         if args.only in (None, "query"):
             later = DIMSE_RESERVE_S + DICOMWEB_RESERVE_S + VIEWER_RESERVE_S if args.only is None else 0.0
             index_archive = query_phase(args, results, phases, sizes["small"], started, later)

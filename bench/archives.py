@@ -21,17 +21,23 @@ def isolate_from_environment() -> None:
 
 
 def fresh_archive(
-    root: Path, *, database_url: str | None = None, storage_url: str | None = None, audit: bool = True
+    root: Path,
+    *,
+    database_url: str | None = None,
+    storage_url: str | None = None,
+    replica_url: str | None = None,
+    audit: bool = True,
 ) -> Archive:
-    """An empty archive under ``root`` (removed first): SQLite and filesystem unless URLs are given;
-    ``audit``: whether it records the audit trail (the default, as ``lightbox serve`` does)."""
+    """An empty archive under ``root`` (removed first): SQLite and filesystem unless URLs are given, every
+    object replicated to ``replica_url`` when given; ``audit``: whether it records the audit trail (the
+    default, as ``lightbox serve`` does)."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     settings = load_settings(
         data_dir=root.resolve(),
         database={"url": database_url or f"sqlite:///{(root / 'index.db').resolve()}"},
-        storage={"url": storage_url or f"file://{(root / 'objects').resolve()}"},
+        storage={"url": storage_url or f"file://{(root / 'objects').resolve()}", "replica_url": replica_url},
         audit={"enabled": audit},
     )
     return build_archive(settings)

@@ -13,6 +13,7 @@ from bench.report_dicomweb import dicomweb_lines, dicomweb_targets
 from bench.report_dimse import dimse_lines
 from bench.report_storage import storage_lines, storage_targets
 from bench.report_viewer import viewer_lines, viewer_targets
+from bench.scrub_bench import scrub_lines
 from bench.tables import latency_lines, table
 
 IMPORT_TARGET = 400.0  # CT instances/s with the default threads, every object durable
@@ -235,6 +236,8 @@ def render(results: dict[str, Any]) -> str:
         out += storage_lines(results["storage"])
     if results.get("viewer"):
         out += viewer_lines(results["viewer"], results["run"]["mode"] == "quick")
+    if results.get("scrub"):
+        out += scrub_lines(results["scrub"])
     if results.get("targets"):
         out.append("Targets")
         for t in results["targets"]:

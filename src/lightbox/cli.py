@@ -459,8 +459,17 @@ def restore(source: Path, target: Path, at: str | None, database_url: str | None
 def verify(config_file: Path | None, data_dir: Path | None, repair: bool, as_json: bool) -> None:
     """Read every stored object back and check it against its SHA-256: exit 0 when all are sound, 1 when a
     problem is left."""
-    with opened_archive(config_file, data_dir) as archive:
-        report = archive.verify.verify(repair=repair)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with (
+        opened_archive(config_file, data_dir) as archive,
+        Progress(console=Console(stderr=True), transient=True) as progress,
+    ):
+        task = progress.add_task("verifying", total=archive.manage.statistics().instances)
+        report = archive.verify.verify(
+            repair=repair, progress=lambda so_far: progress.update(task, completed=so_far.objects)
+        )
     if as_json:
         click.echo(orjson.dumps(report.as_dict()).decode())
     else:
