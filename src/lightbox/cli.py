@@ -483,9 +483,10 @@ def _echo_verify_report(report: VerifyReport) -> None:
         if p.sop_instance_uid:
             what += f" (instance {p.sop_instance_uid})"
         click.echo(f"{what}: {p.detail}" + (f"; {p.repair}" if p.repair else ""))
+    found = len(report.problems)
     click.echo(
         f"verified {report.objects} objects, {report.bytes_read / 1e6:.1f} MB in {report.seconds:.1f} s "
-        f"({report.mb_per_second:.1f} MB/s): {len(report.problems)} problems, "
+        f"({report.mb_per_second:.1f} MB/s): {found} problem{'' if found == 1 else 's'}, "
         f"{len(report.repaired)} repaired, {len(report.unresolved)} left"
     )
 

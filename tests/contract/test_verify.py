@@ -15,7 +15,9 @@ from lightbox.storage import keys
 from lightbox.storage.base import BlobStore
 from lightbox.storage.filesystem import FileSystemBlobStore
 from lightbox.storage.replicated import ReplicatedBlobStore
+from tests.contract.test_blob_store import s3_store
 from tests.support.dicom import part10
+from tests.support.s3 import S3Server
 
 
 def _store_three(index: SqlIndex, blobs: BlobStore) -> list[tuple[str, str]]:
@@ -138,3 +140,19 @@ def test_the_scan_pages_through_the_index_by_blob_key(
     assert [(o.sop_instance_uid, o.blob_key) for o in first + rest] == sorted(stored, key=lambda s: s[1])
     assert index.stored_objects(rest[-1].blob_key, 2) == []
     assert all(len(o.sha256) == 64 and o.size > 0 for o in first + rest)
+
+
+def test_repair_from_a_replica_in_s3(index: SqlIndex, tmp_path: Path, s3: S3Server) -> None:
+    primary, replica = FileSystemBlobStore(tmp_path / "objects"), s3_store(s3, tmp_path / "replica")
+    (_, damaged), (_, missing), _ = _store_three(index, ReplicatedBlobStore(primary, replica))
+    originals = {k: (primary.root / k).read_bytes() for k in (damaged, missing)}
+    _damage(primary.root / damaged)
+    (primary.root / missing).unlink()
+    service = VerifyService(index, primary, replica)
+    report = service.verify(repair=True)
+    assert {(p.store, p.blob_key, p.repaired) for p in report.problems} == {
+        ("primary", damaged, True),
+        ("primary", missing, True),
+    }
+    assert all((primary.root / k).read_bytes() == data for k, data in originals.items())
+    assert service.verify().problems == []

@@ -76,7 +76,7 @@ class VerifyReport:
             "objects": self.objects,
             "bytes_read": self.bytes_read,
             "seconds": round(self.seconds, 3),
-            "mb_per_second": round(self.mb_per_second, 1),
+            "mb_per_second": round(self.mb_per_second, 3),
             "problems": [asdict(p) for p in self.problems],
             "repaired": len(self.repaired),
             "unresolved": len(self.unresolved),
