@@ -20,7 +20,7 @@ from lightbox.storage.tiered import TieredBlobStore
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
-@pytest.fixture(params=["filesystem", "s3", "tiered", "replicated", "replicated-to-s3"])
+@pytest.fixture(params=["filesystem", "s3", "tiered", "replicated", "replicated-to-s3", "replicated-tiers"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "filesystem":
         yield FileSystemBlobStore(tmp_path / "objects")
@@ -34,9 +34,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]
         yield ReplicatedBlobStore(
             FileSystemBlobStore(tmp_path / "objects"), FileSystemBlobStore(tmp_path / "replica")
         )
-    else:
+    elif request.param == "replicated-to-s3":
         replica = s3_store(request.getfixturevalue("s3"), tmp_path / "replica")
         yield ReplicatedBlobStore(FileSystemBlobStore(tmp_path / "objects"), replica)
+    else:  # the replica keeps the tiers in folders of its own, as the composition root builds it
+        primary = TieredBlobStore(
+            FileSystemBlobStore(tmp_path / "objects"), {"cold": FileSystemBlobStore(tmp_path / "c")}
+        )
+        replica = TieredBlobStore(
+            FileSystemBlobStore(tmp_path / "replica"),
+            {"cold": FileSystemBlobStore(tmp_path / "replica" / "@cold")},
+        )
+        yield ReplicatedBlobStore(primary, replica)
 
 
 def _pending_dirs(store: BlobStore) -> list[Path]:

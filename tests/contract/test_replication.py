@@ -4,15 +4,17 @@ store instead of acknowledging one copy, and deletes reach both."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from lightbox.app import build_storage
-from lightbox.config import load_settings
+from lightbox.config import LifecycleRule, load_settings
 from lightbox.domain.compression import Codec
 from lightbox.domain.errors import ConfigurationError, OutOfResources
 from lightbox.domain.levels import Level
@@ -21,7 +23,9 @@ from lightbox.index.sql import SqlIndex
 from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
+from lightbox.services.lifecycle import LifecycleService
 from lightbox.services.manage import ManageService
+from lightbox.services.verify import VerifyService
 from lightbox.storage import keys
 from lightbox.storage.base import BlobInfo, BlobNotFound, BlobStoreError, BlobWriter
 from lightbox.storage.filesystem import FileSystemBlobStore
@@ -194,8 +198,34 @@ def test_the_replica_setting_builds_a_replicating_store(
     assert (storage.blobs.primary, storage.blobs.replica) == (storage.primary, storage.replica)
     assert isinstance(storage.replica, FileSystemBlobStore) and storage.replica.root == tmp_path / "replica"
     monkeypatch.setenv("LIGHTBOX_STORAGE_REPLICA_URL", f"file://{data / 'objects'}/")
-    with pytest.raises(ConfigurationError, match="same store"):
+    with pytest.raises(ConfigurationError, match=r"names a store of storage\.url"):
         build_storage(load_settings(data_dir=data))
     monkeypatch.setenv("LIGHTBOX_STORAGE_REPLICA_URL", "ftp://backup/objects")
     with pytest.raises(ConfigurationError, match=r"storage\.replica_url"):
         load_settings(data_dir=data)
+
+
+def test_objects_moved_between_tiers_are_replicated_under_their_tier(
+    index: SqlIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, replica = tmp_path / "data", tmp_path / "replica"
+    monkeypatch.setenv("LIGHTBOX_STORAGE_REPLICA_URL", f"file://{replica}")
+    monkeypatch.setenv("LIGHTBOX_STORAGE_TIERS", json.dumps({"cold": f"file://{tmp_path / 'cold'}"}))
+    settings = load_settings(data_dir=data)
+    settings.storage.lifecycle = [LifecycleRule(to="cold", older_than_days=0)]
+    storage = build_storage(settings)
+    ingest, manage = _services(index, cast(ReplicatedBlobStore, storage.blobs))
+    stored = ingest.ingest([part10()], "t")
+    moved = LifecycleService(index, storage.blobs, manage, settings.storage).apply()
+    location = index.find_instance(stored.sop_instance_uid)
+    assert moved.moved == {"cold": 1} and location is not None and location.blob_key.startswith("@cold/")
+    # The replica keeps the tier's objects in a folder of its own, under the key the archive knows
+    copy = replica / location.blob_key
+    assert copy.read_bytes() == (tmp_path / "cold" / location.blob_key.removeprefix("@cold/")).read_bytes()
+    (tmp_path / "cold" / location.blob_key.removeprefix("@cold/")).unlink()
+    with storage.blobs.open(location.blob_key) as f:  # read from the replica's cold folder
+        assert len(f.read()) == location.size
+    report = VerifyService(index, storage.primary, storage.replica).verify(repair=True)
+    assert [(p.store, p.blob_key, p.repaired) for p in report.problems] == [
+        ("primary", location.blob_key, True)
+    ]
