@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,7 @@ from lightbox.config import load_settings
 from lightbox.formats import lossless
 from tests.contract.test_compression import ct_image
 from tests.support.integrity import check_archive
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, lightbox_command, running_server, server_environment
 
 
 def _kill(server: RunningServer) -> None:
@@ -79,6 +80,7 @@ def test_a_kill_during_ingest_loses_nothing_acknowledged(tmp_path: Path) -> None
     report = check_archive(data)
     assert set(acknowledged) <= set(report.instances)
     assert report.clean, report
+    _verify_is_clean(data)
 
 
 def test_a_kill_during_compression_resumes_and_loses_nothing(tmp_path: Path) -> None:
@@ -99,6 +101,7 @@ def test_a_kill_during_compression_resumes_and_loses_nothing(tmp_path: Path) -> 
         _until(lambda: _compressed(data) == len(originals), seconds=120)  # the job resumes
     report = check_archive(data)
     assert set(report.instances) == set(originals) and report.clean, report
+    _verify_is_clean(data)
     archive_pixels = _pixels_by_uid(data, originals)
     for sop, original in originals.items():
         assert np.array_equal(archive_pixels[sop], pydicom.dcmread(io.BytesIO(original)).pixel_array)
@@ -122,6 +125,19 @@ def test_a_kill_during_a_tier_move_resumes_and_loses_nothing(tmp_path: Path) -> 
         _until(lambda: _in_cold(data, env) == len(objects), seconds=120)  # the moves resume
     report = check_archive(data, env)
     assert len(report.instances) == len(objects) and report.clean, report
+    _verify_is_clean(data, env)
+
+
+def _verify_is_clean(data: Path, env: dict[str, str] | None = None) -> None:
+    """``lightbox verify``, the administrators' own check, finds nothing either."""
+    done = subprocess.run(
+        lightbox_command("verify", "--data-dir", str(data)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=server_environment(env),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _compressed(data: Path) -> int:
