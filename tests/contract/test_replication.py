@@ -16,7 +16,7 @@ import pytest
 from lightbox.app import build_storage
 from lightbox.config import LifecycleRule, load_settings
 from lightbox.domain.compression import Codec
-from lightbox.domain.errors import ConfigurationError, OutOfResources
+from lightbox.domain.errors import ConfigurationError, NotFound, OutOfResources
 from lightbox.domain.levels import Level
 from lightbox.index.base import ContentFilter
 from lightbox.index.sql import SqlIndex
@@ -25,6 +25,7 @@ from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.services.lifecycle import LifecycleService
 from lightbox.services.manage import ManageService
+from lightbox.services.retrieve import RetrieveService
 from lightbox.services.verify import VerifyService
 from lightbox.storage import keys
 from lightbox.storage.base import BlobInfo, BlobNotFound, BlobStoreError, BlobWriter
@@ -229,3 +230,28 @@ def test_objects_moved_between_tiers_are_replicated_under_their_tier(
     assert [(p.store, p.blob_key, p.repaired) for p in report.problems] == [
         ("primary", location.blob_key, True)
     ]
+
+
+def test_a_retrieved_object_failing_its_checksum_is_read_from_the_replica(
+    index: SqlIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    primary, replica, blobs = _stores(tmp_path)
+    ingest, _ = _services(index, blobs)
+    data = part10()
+    stored = ingest.ingest([data], "t")
+    location = index.find_instance(stored.sop_instance_uid)
+    assert location is not None
+    damaged = bytearray(data)
+    damaged[-1] ^= 0xFF  # bit rot in the primary's copy: same size, other bytes
+    (primary.root / location.blob_key).write_bytes(bytes(damaged))
+    retrieve = RetrieveService(index, blobs, EventBus())
+    with caplog.at_level(logging.ERROR, "lightbox.storage.replicated"), retrieve.open(location) as f:
+        assert f.read() == data
+    assert "read from the replica" in caplog.text
+    (replica.root / location.blob_key).write_bytes(bytes(damaged))  # and in the replica too: no sound copy
+    with pytest.raises(BlobStoreError, match="no sound copy"):
+        retrieve.open(location)
+    (primary.root / location.blob_key).unlink()
+    (replica.root / location.blob_key).unlink()
+    with pytest.raises(NotFound):  # in neither store: the retrieval's own "not found"
+        retrieve.open(location)

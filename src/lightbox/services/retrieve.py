@@ -61,9 +61,9 @@ class RetrieveService:
         return found
 
     def open(self, location: InstanceLocation) -> BinaryIO:
-        """The stored Part 10 object as a stream."""
+        """The stored Part 10 object as a stream (checked against its checksum where a replica stands by)."""
         try:
-            return self.blobs.open(location.blob_key)
+            return self.blobs.open_checked(location.blob_key, location.sha256, location.size)
         except BlobNotFound:
             raise _missing(location) from None
 

@@ -86,6 +86,11 @@ class BlobStore(abc.ABC):
     def open(self, key: str) -> BinaryIO:
         """A readable binary stream of the whole object. Raises BlobNotFound."""
 
+    def open_checked(self, key: str, sha256: str, size: int) -> BinaryIO:
+        """The whole object, for a caller that knows its checksum and size: a store holding a second copy
+        reads that one when the first fails the checksum. A single store has no other: ``open``."""
+        return self.open(key)
+
     @abc.abstractmethod
     def open_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
         """Chunks of bytes ``start`` (inclusive) to ``end`` (exclusive; None: to the end)."""

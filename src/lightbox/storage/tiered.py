@@ -82,6 +82,10 @@ class TieredBlobStore(BlobStore):
         store, plain = self.tier_of(key)
         return store.open(plain)
 
+    def open_checked(self, key: str, sha256: str, size: int) -> BinaryIO:
+        store, plain = self.tier_of(key)
+        return store.open_checked(plain, sha256, size)
+
     def open_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
         store, plain = self.tier_of(key)
         return store.open_range(plain, start, end)
