@@ -55,9 +55,9 @@ MULTI_FRAME = {  # label -> frames
     "multi-frame-jpeg-ls": 10,
 }
 CT_SLICES = 40  # stored in JPEG-LS lossless, as the archive's default compression leaves CT series
-# Files of bare image attributes: the study list needs a modality (OHIF 3.13's worklist fails on a study
-# whose ModalitiesInStudy is empty, for every study listed), so they get the one of a secondary capture
-BARE = {"JPEGLSNearLossless_16.dcm": {"Modality": "OT", "SeriesNumber": 1, "InstanceNumber": 1}}
+# Files of bare image attributes, stored as they are, without a Modality: the study list still lists every
+# study (OHIF 3.13's worklist showed none when one study answered an empty ModalitiesInStudy)
+BARE = {"JPEGLSNearLossless_16.dcm": {"SeriesNumber": 1, "InstanceNumber": 1}}
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ def test_conditional_and_all_attributes_are_dropped_when_empty_unless_asked_for(
     assert f"{tag_for_keyword('PatientAge'):08X}" in drop  # from "all"
     assert f"{tag_for_keyword('StudyDescription'):08X}" not in drop  # asked for by name
     assert f"{tag_for_keyword('PatientName'):08X}" not in drop  # a required default
+    assert f"{tag_for_keyword('ModalitiesInStudy'):08X}" in drop  # empty only for objects without Modality
     assert {"PatientAge", "StudyDescription", "ModalitiesInStudy"} <= keywords(built.dataset)
 
 

@@ -27,7 +27,6 @@ STUDY_DEFAULTS = Defaults(
         "StudyDate",
         "StudyTime",
         "AccessionNumber",
-        "ModalitiesInStudy",
         "ReferringPhysicianName",
         "RetrieveURL",  # Conditional in the table, but every stored study is retrievable
         "PatientName",
@@ -39,7 +38,10 @@ STUDY_DEFAULTS = Defaults(
         "NumberOfStudyRelatedSeries",
         "NumberOfStudyRelatedInstances",
     ),
-    conditional=("InstanceAvailability", "TimezoneOffsetFromUTC"),
+    # ModalitiesInStudy is empty only for a study whose objects carry no Modality: left out then, since a
+    # viewer's study list (OHIF 3.13) reads its values without checking there are any, and shows no study
+    # at all when one study has none. Asked for by name, it comes, empty or not.
+    conditional=("InstanceAvailability", "TimezoneOffsetFromUTC", "ModalitiesInStudy"),
 )
 
 # PS3.18 Table 10.6.3-4, Series Resources Search Response Payload. The Study Instance UID is not in the
