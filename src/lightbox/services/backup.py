@@ -37,6 +37,7 @@ from lightbox.services.backup_layout import KeyDigest, Problem
 from lightbox.services.events import EventBus
 from lightbox.services.ingest import IngestService
 from lightbox.storage.base import BlobStore, BlobWriter
+from lightbox.storage.local_files import file_sha256, fsync_dir
 from lightbox.storage.tiered import split_key
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,11 @@ class BackupService:
                 manifest = self._manifest(snap, report, engine)
             final = layout.index_path(dest, name)
             os.rename(snapshot, final)
-            layout.fsync_dir(final.parent)
+            fsync_dir(final.parent)
             manifest["index"] = {
                 "file": str(final.relative_to(dest)),
                 "size": final.stat().st_size,
-                "sha256": layout.file_sha256(final),
+                "sha256": file_sha256(final),
             }
             report.seconds = time.monotonic() - started
             manifest["seconds"] = round(report.seconds, 3)

@@ -26,6 +26,7 @@ from typing import Any
 from lightbox.domain.errors import Conflict, InvalidQuery, NotFound
 from lightbox.index.base import Index, InstanceLocation
 from lightbox.storage.base import BlobNotFound, BlobStore
+from lightbox.storage.local_files import fsync_dir
 
 FORMAT = 1
 NAME_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -105,22 +106,6 @@ def read_manifest(dest: Path, name: str) -> dict[str, Any]:
     if manifest.get("format") != FORMAT:
         raise Conflict(f"backup {name} has format {manifest.get('format')!r}; this Lightbox reads {FORMAT}")
     return manifest
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ and never overwritten when it has not.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ from lightbox.index.base import InstanceLocation
 from lightbox.services.events import EventBus, InstancesExported
 from lightbox.services.retrieve import RetrieveService
 from lightbox.storage.base import BlobStoreError
+from lightbox.storage.local_files import file_sha256
 
 _CHUNK = 1 << 20
 _NAMES = {Level.PATIENT: "patient", Level.STUDY: "study", Level.SERIES: "series", Level.IMAGE: "instance"}
@@ -117,7 +117,7 @@ class ExportService:
         )
         if target.exists():
             # The index knows the stored object's checksum: an identical file is not copied again.
-            if _sha256(target) != location.sha256:
+            if file_sha256(target) != location.sha256:
                 raise _occupied(target)
             tally.add(location, 0, unchanged=True)
             return
@@ -205,7 +205,7 @@ def _write_file(target: Path, write: Callable[[BinaryIO], object]) -> tuple[int,
             os.fsync(out.fileno())
         size = tmp.stat().st_size
         if target.exists():
-            if _sha256(target) != _sha256(tmp):
+            if file_sha256(target) != file_sha256(tmp):
                 raise _occupied(target)
             return 0, True
         os.replace(tmp, target)
@@ -215,14 +215,6 @@ def _write_file(target: Path, write: Callable[[BinaryIO], object]) -> tuple[int,
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _occupied(target: Path) -> Conflict:

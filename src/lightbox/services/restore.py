@@ -26,6 +26,7 @@ from lightbox.services import backup_layout as layout
 from lightbox.services.backup import OpenSnapshot
 from lightbox.services.backup_layout import KeyDigest, Problem
 from lightbox.storage.base import BlobStore
+from lightbox.storage.local_files import file_sha256, fsync_dir
 from lightbox.storage.tiered import split_key
 
 INDEX_FILE = "index.db"
@@ -69,7 +70,7 @@ class RestoreService:
         check_empty(target)
         manifest = layout.read_manifest(self.source, name)
         snapshot = self.source / manifest["index"]["file"]
-        if layout.file_sha256(snapshot) != manifest["index"]["sha256"]:
+        if file_sha256(snapshot) != manifest["index"]["sha256"]:
             raise Conflict(f"the index snapshot {snapshot} is damaged (its SHA-256 is not the manifest's)")
         created = not target.exists()
         target.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,7 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    layout.fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _empty(target: Path, created: bool) -> None:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from lightbox.storage import keys
 from lightbox.storage.base import BlobInfo, BlobNotFound, BlobStore, BlobStoreError, BlobWriter
+from lightbox.storage.local_files import fsync_dir
 from lightbox.storage.pending import PendingFileWriter, remove_abandoned, storage_os_error
 
 _CHUNK = 1 << 20
@@ -50,14 +51,6 @@ def _start_writeback(fd: int) -> None:
         _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # type: ignore[operator]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FileSystemWriter(PendingFileWriter):
     def __init__(self, store: FileSystemBlobStore, key: str) -> None:
         super().__init__(key, store.root / _TMP_DIR)
@@ -80,9 +73,9 @@ class FileSystemWriter(PendingFileWriter):
             self._file.close()
             created = self._store.ensure_parent(final)
             os.rename(self._pending, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             for directory in created:
-                _fsync_dir(directory.parent)
+                fsync_dir(directory.parent)
         except OSError as exc:
             self.abort()
             raise storage_os_error(exc) from exc
@@ -142,7 +135,7 @@ class FileSystemBlobStore(BlobStore):
         path = self.path_of(key)
         try:
             os.unlink(path)
-            _fsync_dir(path.parent)  # a deletion the caller goes on to record must survive a power cut
+            fsync_dir(path.parent)  # a deletion the caller goes on to record must survive a power cut
         except FileNotFoundError:
             return
         except OSError as exc:
