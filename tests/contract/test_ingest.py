@@ -276,7 +276,7 @@ def test_failing_blob_commit_rolls_the_index_back(
     from lightbox.storage.base import BlobStoreError
 
     calls: list[Path] = []
-    original = filesystem._fsync_dir
+    original = filesystem.fsync_dir
 
     def failing_fsync_dir(path: Path) -> None:
         calls.append(path)
@@ -284,7 +284,7 @@ def test_failing_blob_commit_rolls_the_index_back(
             raise BlobStoreError(5, "I/O error")
         original(path)
 
-    monkeypatch.setattr(filesystem, "_fsync_dir", failing_fsync_dir)
+    monkeypatch.setattr(filesystem, "fsync_dir", failing_fsync_dir)
     with pytest.raises(OutOfResources):
         _service(index, blob_store).ingest([part10()], "t")
     assert index.statistics().instances == 0

@@ -216,9 +216,12 @@ def test_the_study_list_lists_filters_and_opens_studies(archive: Archive, page: 
     tab.get_by_role("button", name="Basic Viewer").click()
     wait_for_image(tab)
     assert f"StudyInstanceUIDs={archive.ct_study}" in tab.url
-    thumbnail = tab.locator("[data-cy=study-browser-thumbnail] img").first
-    thumbnail.wait_for()
-    tab.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    tab.locator("[data-cy=study-browser-thumbnail] img").first.wait_for()
+    # looked up again each time: the panel may draw the thumbnail's element anew while it loads
+    tab.wait_for_function(
+        "() => { const img = document.querySelector('[data-cy=study-browser-thumbnail] img');"
+        " return !!img && img.complete && img.naturalWidth > 0; }"
+    )
     assert "40" in tab.locator("[data-cy=study-browser-thumbnail]").first.inner_text()
     screenshot(tab, "study-list-opened")
     assert console.errors == [], console.errors
