@@ -1,17 +1,19 @@
 """What the viewer shows and when, seen from inside the page, on the page's own clock: for the benchmark.
 
 The browser tests wait for an image with ``tests/support/viewer.py`` (``wait_for_image``: polled from
-Python every 200 ms); the benchmark needs the moment it was drawn, to the animation frame, hence this.
+Python every 200 ms); the benchmark needs the moment it was drawn, hence this.
 
 ``WATCH`` is a script to add to a Playwright browser context (``context.add_init_script(WATCH)``): it runs
 in every document before the page's own scripts and records, in ``performance.now()`` milliseconds since the
 navigation started (the page's own clock, so polling from Python adds nothing to the figures):
 
-- ``firstImage``: the first animation frame in which a viewport's canvas holds a pixel that is not black.
-  OHIF draws an image only into the canvases of its viewports (``.cornerstone-viewport-element canvas``);
-  the viewport is black until then, and its overlays (texts, orientation markers) are HTML and SVG, not in
-  the canvas. The canvas is scaled down to 16x16 samples for the test, which keeps each look well under a
-  millisecond; a CT slice's body covers far more than a sample.
+- ``firstImage``: the moment a viewport's canvas first holds a pixel that is not black. OHIF draws an image
+  only into the canvases of its viewports (its overlays, texts and orientation markers, are HTML and SVG),
+  and its renderer (cornerstone3D) dispatches ``CORNERSTONE_IMAGE_RENDERED`` on the viewport's element
+  right after each drawing: the canvas is looked at then, scaled down to 16x16 samples (a CT slice's body
+  covers far more than a sample). Looking at every canvas in every animation frame instead, as this did
+  first, read the GPU's pixels back 60 times a second while the viewer started, and cost the page about
+  0.1 s of the time it measured; the event comes 30-60 ms before the next look would have seen the image.
 - ``rows``: the first animation frame in which a study list shows a row of a study: a row of a table body
   with text. OHIF's: other than its row of filters (while it searches, it shows an empty row); Lightbox's
   ``/studies`` page: its table's rows, filled once the search has answered.
@@ -34,18 +36,26 @@ WATCH = """
   const probe = document.createElement("canvas");
   probe.width = probe.height = 16;
   const samples = probe.getContext("2d", { willReadFrequently: true });
-  const drawn = () => {
-    for (const canvas of document.querySelectorAll(".cornerstone-viewport-element canvas")) {
-      if (!canvas.width || !canvas.height) continue;
-      samples.clearRect(0, 0, 16, 16);
-      samples.drawImage(canvas, 0, 0, 16, 16);
-      const rgba = samples.getImageData(0, 0, 16, 16).data;
-      for (let i = 0; i < rgba.length; i += 4) {
-        if (rgba[i] + rgba[i + 1] + rgba[i + 2] > 30) return true;
-      }
+  const shows = (canvas) => {
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    samples.clearRect(0, 0, 16, 16);
+    samples.drawImage(canvas, 0, 0, 16, 16);
+    const rgba = samples.getImageData(0, 0, 16, 16).data;
+    for (let i = 0; i < rgba.length; i += 4) {
+      if (rgba[i] + rgba[i + 1] + rgba[i + 2] > 30) return true;
     }
     return false;
   };
+  // The viewer's renderer announces each drawing into a viewport's canvas with this event (it does not
+  // bubble: a capturing listener on the window sees it); the canvas is looked at then, once a drawing.
+  const rendered = (event) => {
+    const element = event.target;
+    if (seen.firstImage === null && element.querySelector && shows(element.querySelector("canvas"))) {
+      seen.firstImage = performance.now();
+      window.removeEventListener("CORNERSTONE_IMAGE_RENDERED", rendered, true);
+    }
+  };
+  window.addEventListener("CORNERSTONE_IMAGE_RENDERED", rendered, true);
   const rows = () => {
     for (const row of document.querySelectorAll("tbody tr:not([data-filter-row])")) {
       if (row.textContent.trim() !== "") return true;  // not the empty row shown while it searches
@@ -53,9 +63,8 @@ WATCH = """
     return false;
   };
   const look = () => {
-    if (seen.firstImage === null && drawn()) seen.firstImage = performance.now();
-    if (seen.rows === null && rows()) seen.rows = performance.now();
-    if (seen.firstImage === null || seen.rows === null) requestAnimationFrame(look);
+    if (rows()) seen.rows = performance.now();
+    else if (seen.firstImage === null) requestAnimationFrame(look);  // a viewer has no study rows
   };
   requestAnimationFrame(look);
 })();
