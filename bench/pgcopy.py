@@ -1,8 +1,9 @@
 """The PostgreSQL index as a bulk copy of the SQLite index rows, when a reindex would not fit the time budget.
 
 The target schema is the one the archive migrated on PostgreSQL; every table of the index metadata is copied
-in dependency order with its ids, then the id sequences are moved past the copied rows. The result holds
-the same rows a reindex would write, so queries see the same index; the copy measures no ingest path.
+in dependency order with its ids, then the id sequences are moved past the copied rows. A row the migrations
+put there already (the audit trail's head) is replaced by the copied one. The result holds the same rows a
+reindex would write, so queries see the same index; the copy measures no ingest path.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, create_engine, insert, select, text
+from sqlalchemy import DateTime, Insert, Table, create_engine, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 
 from lightbox.index.models import metadata
 from lightbox.index.sql import normalize_url
@@ -28,6 +30,17 @@ def _aware(row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
     return row
 
 
+def _replacing(table: Table) -> Insert:
+    """An insert of ``table``'s rows that replaces a row of the same primary key. Only for the tables the
+    migrations filled: an upsert fires UPDATE triggers, and the audit log's refuse any update."""
+    statement = insert(table)
+    keys = {c.name for c in table.primary_key.columns}
+    others = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    if not others:
+        return statement.on_conflict_do_nothing()
+    return statement.on_conflict_do_update(index_elements=sorted(keys), set_=others)
+
+
 def copy_index(sqlite_url: str, postgres_url: str) -> tuple[int, float]:
     """Copy every index row; returns the number of rows and the seconds it took."""
     source = create_engine(sqlite_url)
@@ -38,9 +51,11 @@ def copy_index(sqlite_url: str, postgres_url: str) -> tuple[int, float]:
         with source.connect() as src, target.begin() as dst:
             for table in metadata.sorted_tables:
                 times = [c.name for c in table.columns if isinstance(c.type, DateTime)]
+                seeded = dst.execute(select(func.count()).select_from(table)).scalar_one() > 0
+                statement = _replacing(table) if seeded else insert(table)
                 result = src.execute(select(table)).mappings()
                 while batch := result.fetchmany(_BATCH):
-                    dst.execute(insert(table), [_aware(dict(r), times) for r in batch])
+                    dst.execute(statement, [_aware(dict(r), times) for r in batch])
                     rows += len(batch)
                 if "id" in table.columns and table.c.id.autoincrement:
                     dst.execute(

@@ -16,7 +16,7 @@ from pynetdicom.sop_class import Verification
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
-from tests.support.browser import Console, browser, screenshot
+from tests.support.browser import Console, browser, logged_in, screenshot
 from tests.support.server import RunningServer, free_port, running_server
 
 __all__ = ["browser"]  # the fixture, for pytest
@@ -51,17 +51,7 @@ def peer() -> Iterator[int]:
 def _log_in(
     browser: Any, server: RunningServer, name: str, path: str, width: int = 1280
 ) -> tuple[Any, Any, Console]:
-    context = browser.new_context(viewport={"width": width, "height": 800 if width == 1280 else 768})
-    page, console = context.new_page(), Console()
-    console.watch(page)
-    page.goto(server.base_url + path)
-    assert page.url.startswith(server.base_url + "/login?next=")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.press("#password", "Enter")
-    assert page.url == server.base_url + path
-    return context, page, console
+    return logged_in(browser, server.base_url + path, name, PASSWORD, width, 800 if width == 1280 else 768)
 
 
 def test_users_and_tokens(server: RunningServer, browser: Any) -> None:

@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
-from tests.support.browser import Console, browser, screenshot
+from tests.support.browser import Console, browser, logged_in, screenshot
 from tests.support.dicom import part10
 from tests.support.server import RunningServer, running_server
 
@@ -36,16 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def _log_in(browser: Any, server: RunningServer, name: str) -> tuple[Any, Any, Console]:
-    context = browser.new_context(viewport={"width": 1024, "height": 768})  # a tablet's screen
-    page, console = context.new_page(), Console()
-    console.watch(page)
-    page.goto(server.base_url + "/dashboard")
-    assert page.url.startswith(server.base_url + "/login?next=%2Fdashboard")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.press("#password", "Enter")
-    assert page.url == server.base_url + "/dashboard"
+    # a tablet's screen
+    context, page, console = logged_in(browser, server.base_url + "/dashboard", name, PASSWORD, 1024, 768)
     page.wait_for_function("document.getElementById('instances').textContent !== '…'")
     return context, page, console
 

@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
-from tests.support.browser import Console, browser, screenshot
+from tests.support.browser import Console, browser, logged_in, screenshot
 from tests.support.dicom import part10
 from tests.support.server import RunningServer, running_server
 
@@ -50,16 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def _log_in(
     browser: Any, server: RunningServer, name: str, path: str, width: int = 1280, height: int = 800
 ) -> tuple[Any, Any, Console]:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page, console = context.new_page(), Console()
-    console.watch(page)
-    page.goto(server.base_url + path)
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.press("#password", "Enter")
-    assert page.url == server.base_url + path
-    return context, page, console
+    return logged_in(browser, server.base_url + path, name, PASSWORD, width, height)
 
 
 def _files(folder: Path) -> tuple[list[Path], Path]:

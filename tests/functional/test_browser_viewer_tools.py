@@ -19,10 +19,10 @@ from lightbox.config import load_settings
 from lightbox.domain.accounts import Role
 from lightbox.domain.compression import Codec
 from lightbox.formats import lossless
-from tests.support.browser import Console, browser, screenshot
+from tests.support.browser import Console, browser, log_in, screenshot
 from tests.support.dicom import ct_volume, restamped
 from tests.support.server import RunningServer, running_server
-from tests.support.viewer import canvas_stats, log_in, overlay, viewport_wrapper, wait_for_image
+from tests.support.viewer import canvas_stats, overlay, viewport_wrapper, wait_for_image
 
 __all__ = ["browser"]  # the fixture, for pytest
 

@@ -33,6 +33,29 @@ class Console:
         page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
 
 
+def log_in(page: Any, url: str, username: str, password: str) -> None:
+    """Open ``url`` (a page that needs a login), fill in the login form and come back to it."""
+    page.goto(url)
+    assert "/login?next=" in page.url, page.url
+    page.fill("#username", username)
+    page.fill("#password", password)
+    with page.expect_navigation(timeout=60_000):
+        page.press("#password", "Enter")
+
+
+def logged_in(
+    browser: Any, url: str, username: str, password: str, width: int = 1280, height: int = 800
+) -> tuple[Any, Any, Console]:
+    """A new browser context of a ``width`` x ``height`` screen, at ``url`` through the login page: the
+    context, its page and what the page says on its console."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page, console = context.new_page(), Console()
+    console.watch(page)
+    log_in(page, url, username, password)
+    assert page.url == url, page.url
+    return context, page, console
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"

@@ -25,16 +25,6 @@ _CANVAS_STATS = """(index) => {
 }"""
 
 
-def log_in(page: Any, url: str, username: str, password: str) -> None:
-    """Open ``url`` (a page that needs a login), fill in the login form and come back to it."""
-    page.goto(url)
-    assert "/login?next=" in page.url, page.url
-    page.fill("#username", username)
-    page.fill("#password", password)
-    with page.expect_navigation(timeout=60_000):
-        page.press("#password", "Enter")
-
-
 def viewport_wrapper(page: Any, index: int = 0) -> Any:
     """The element holding viewport ``index``'s canvas and its overlay texts."""
     element = page.locator(".cornerstone-viewport-element").nth(index)
