@@ -22,6 +22,10 @@ QUERY_P95_TARGET_MS = 20.0  # STUDY level at 100,000 instances, each engine
 TARGET_INSTANCES = 100_000  # the query targets are stated at this archive size
 RETRIEVE_TARGET_MB_S = 200.0  # C-GET of one CT series by getscu
 RETRIEVE_TARGET_INSTANCES = 500  # the C-GET target is stated for a series of this many CT instances
+# C-STORE ingest as a share of dcmtk's storescp on the same files, by number of associations (every object
+# durable and indexed before its response); stated for a run of at least this many CT instances
+STORE_RATIO_TARGETS = {1: 0.6, 4: 0.8}
+STORE_TARGET_INSTANCES = 400
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,7 +79,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _dimse_targets(dimse: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+    out = _store_targets(dimse.get("store") or {})
     find = dimse.get("find")
     if find and "skipped" not in find:
         overall = find.get("overall") or {}
@@ -100,6 +104,24 @@ def _dimse_targets(dimse: dict[str, Any]) -> list[dict[str, Any]]:
                 f">= {RETRIEVE_TARGET_MB_S:.0f} MB/s",
                 "measured": f"{get['mb_per_s']:.0f} MB/s" if get else "failed",
                 "met": False if get is None else (get["mb_per_s"] >= RETRIEVE_TARGET_MB_S) if full else None,
+            }
+        )
+    return out
+
+
+def _store_targets(store: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for row in store.get("rows", []):
+        goal = STORE_RATIO_TARGETS.get(row["associations"])
+        if goal is None:
+            continue
+        out.append(
+            {
+                "target": f"DIMSE C-STORE, {row['label']}, >= {goal:.0%} of storescp's rate "
+                "(every object durable and indexed)",
+                "measured": f"{row['ratio']:.2f} ({row['lightbox_per_s']:.0f}/s, "
+                f"storescp {row['storescp_per_s']:.0f}/s)",
+                "met": row["ratio"] >= goal if row["instances"] >= STORE_TARGET_INSTANCES else None,
             }
         )
     return out
