@@ -6,8 +6,8 @@ Playwright) logs in once per browser profile through ``/login`` (typing is not t
 
 - the viewer's deep link ``/viewer?StudyInstanceUIDs=<the CT study>``: time to the first image drawn (a
   viewport's canvas shows a pixel that is not black once the viewer has drawn into it,
-  ``tests/support/viewer_watch.py``) and to the whole
-  series received (the 300th distinct WADO-RS frame request ended, from the page's resource timing);
+  ``tests/support/viewer_watch.py``) and to the whole series received (the 300th distinct WADO-RS frame
+  request ended, from the page's resource timing);
 - the study lists, OHIF's at ``/`` and Lightbox's own page at ``/studies``: time until the first study row
   is shown.
 

@@ -18,7 +18,7 @@ from lightbox.config import LifecycleRule, load_settings
 from lightbox.domain.compression import Codec
 from lightbox.domain.errors import ConfigurationError, NotFound, OutOfResources
 from lightbox.domain.levels import Level
-from lightbox.index.base import ContentFilter
+from lightbox.index.base import ContentFilter, InstanceLocation
 from lightbox.index.sql import SqlIndex
 from lightbox.services.compression import CompressionService
 from lightbox.services.events import EventBus
@@ -78,13 +78,21 @@ def _services(index: SqlIndex, blobs: ReplicatedBlobStore) -> tuple[IngestServic
     return ingest, ManageService(index, blobs, ingest, events)
 
 
-def test_every_stored_object_is_in_both_stores(index: SqlIndex, tmp_path: Path) -> None:
+def _one_stored(
+    index: SqlIndex, tmp_path: Path
+) -> tuple[FailingStore, FailingStore, ReplicatedBlobStore, bytes, InstanceLocation]:
+    """A replicated archive holding one object: its stores, the object's bytes and where it is."""
     primary, replica, blobs = _stores(tmp_path)
     ingest, _ = _services(index, blobs)
     data = part10()
     stored = ingest.ingest([data], "t")
     location = index.find_instance(stored.sop_instance_uid)
     assert location is not None
+    return primary, replica, blobs, data, location
+
+
+def test_every_stored_object_is_in_both_stores(index: SqlIndex, tmp_path: Path) -> None:
+    primary, replica, _, data, location = _one_stored(index, tmp_path)
     assert (primary.root / location.blob_key).read_bytes() == data
     assert (replica.root / location.blob_key).read_bytes() == data
 
@@ -235,12 +243,7 @@ def test_objects_moved_between_tiers_are_replicated_under_their_tier(
 def test_a_retrieved_object_failing_its_checksum_is_read_from_the_replica(
     index: SqlIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    primary, replica, blobs = _stores(tmp_path)
-    ingest, _ = _services(index, blobs)
-    data = part10()
-    stored = ingest.ingest([data], "t")
-    location = index.find_instance(stored.sop_instance_uid)
-    assert location is not None
+    primary, replica, blobs, data, location = _one_stored(index, tmp_path)
     damaged = bytearray(data)
     damaged[-1] ^= 0xFF  # bit rot in the primary's copy: same size, other bytes
     (primary.root / location.blob_key).write_bytes(bytes(damaged))
