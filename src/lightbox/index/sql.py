@@ -650,7 +650,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         if after_id is not None:
             stmt = stmt.where(table.c.id > after_id)
         stmt = stmt.order_by(table.c.id).limit(limit)
-        return self.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
+        return self.read(lambda conn: _dicts(conn.execute(stmt)))
 
     def delete_content(self, level: Level, uid: str, only_by: str | None = None) -> Deletion:
         if level not in _DELETE_TARGETS:
@@ -904,7 +904,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
     # --- query -----------------------------------------------------------------------------------------
     def search(self, spec: Any, after_id: int | None, limit: int) -> Sequence[Mapping[str, Any]]:
         stmt = matching.build_search(spec, after_id, limit)
-        return self.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
+        return self.read(lambda conn: _dicts(conn.execute(stmt)))
 
     # --- retrieve --------------------------------------------------------------------------------------
     def locate(self, level: Level, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
@@ -1187,6 +1187,13 @@ _DELETE_TARGETS = {
     Level.SERIES: (series.c.series_instance_uid, "series"),
     Level.IMAGE: (instances.c.sop_instance_uid, "instance"),
 }
+
+
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    """A result's rows as dictionaries: its column names taken once, not from each row (a row's own
+    ``_mapping`` works them out again each time, about as long as the rest of the row's conversion)."""
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
 
 
 def _aware_times(row: Mapping[str, Any]) -> dict[str, Any]:
