@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import BinaryIO
 
 from fastapi import APIRouter, Request
@@ -230,10 +230,30 @@ class _Wado:
         ranges = parse_accept(request.headers.get("accept"))
         [location] = await self.locate(Level.IMAGE, uids)
         choice = choose_frames(ranges, location.transfer_syntax_uid)
-        loop = asyncio.get_running_loop()
-        f = await loop.run_in_executor(self.executor, self.retrieve.open, location)
+        # One trip to a worker thread for the object's opening, its frame layout and the first frame: a
+        # viewer asks for one frame at a time, and each trip costs the request a thread hand-over twice
+        opening = self.executor.submit(self._open_first_frame, location, numbers, choice)
         try:
-            layout = await loop.run_in_executor(self.executor, frames.pixel_data, f)
+            f, layout, first = await asyncio.wrap_future(opening)
+        except CannotConvert as exc:
+            raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
+        except asyncio.CancelledError:  # the client went away: close the object once it has been opened
+            opening.add_done_callback(_close_opened)
+            raise
+        multipart = Multipart(choice.media_type)
+        body = self._frame_parts(
+            multipart, choice, f, layout, numbers, first, location, client_source(request)
+        )
+        return StreamingResponse(body, media_type=multipart.content_type)
+
+    def _open_first_frame(
+        self, location: InstanceLocation, numbers: list[int], choice: FrameChoice
+    ) -> tuple[BinaryIO, frames.PixelData, bytes]:
+        """The object opened, its frame layout and the first frame asked for; the object is closed again
+        when any of it fails."""
+        f = self.retrieve.open(location)
+        try:
+            layout = frames.pixel_data(f)
             beyond = [n for n in numbers if n > layout.number_of_frames]
             if beyond:
                 # A frame the instance does not have is a resource that does not exist
@@ -241,18 +261,10 @@ class _Wado:
                     f"instance {location.sop_instance_uid} has {layout.number_of_frames} frame(s): "
                     f"no frame {', '.join(map(str, beyond))}"
                 )
-            first = await loop.run_in_executor(self.executor, _read_frame, f, layout, numbers[0], choice)
-        except CannotConvert as exc:
-            f.close()
-            raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
+            return f, layout, _read_frame(f, layout, numbers[0], choice)
         except BaseException:
             f.close()
             raise
-        multipart = Multipart(choice.media_type)
-        body = self._frame_parts(
-            multipart, choice, f, layout, numbers, first, location, client_source(request)
-        )
-        return StreamingResponse(body, media_type=multipart.content_type)
 
     async def _frame_parts(
         self,
@@ -279,6 +291,11 @@ class _Wado:
             self.retrieve.retrieved(source, [location])
         finally:
             f.close()
+
+
+def _close_opened(opening: Future[tuple[BinaryIO, frames.PixelData, bytes]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
 
 
 def _syntaxes(options: list[tuple[DicomChoice, str]]) -> list[str]:
