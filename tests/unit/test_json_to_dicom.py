@@ -86,3 +86,30 @@ def test_long_decimals_fit_sixteen_characters() -> None:
     values = data[8:].decode().split("\\")
     assert all(len(v.strip()) <= 16 for v in values)
     assert [float(v) for v in values] == pytest.approx([0.3, 123456.789012345678, -1e-20])
+
+
+def test_string_values_are_padded_and_joined_as_ps3_5_says() -> None:
+    doc = {
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},  # odd: padded with NUL
+        "00080050": {"vr": "SH", "Value": ["ABC"]},  # odd: padded with a space
+        "00080061": {"vr": "CS", "Value": ["CT", None, "MR"]},  # an empty value among others
+        "00201208": {"vr": "IS", "Value": [7]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "A^B"}, {"Alphabetic": "C^D"}]},
+        "00081030": {"vr": "LO", "Value": []},
+    }
+    data = encode_dataset(doc, implicit_vr=True)
+    values = {}
+    offset = 0
+    while offset < len(data):
+        tag = data[offset : offset + 4]
+        length = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        values[tag.hex()] = data[offset + 8 : offset + 8 + length]
+        offset += 8 + length
+    assert values == {
+        "08005000": b"ABC ",
+        "08006100": b"CT\\\\MR",
+        "08003010": b"",
+        "10001000": b"A^B\\C^D ",
+        "20000d00": b"1.2.3\x00",
+        "20000812": b"7 ",
+    }

@@ -20,6 +20,9 @@ _NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": 
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _LONG = frozenset(vr.decode() for vr in LONG_VRS)
 _ITEM = (0xFFFE, 0xE000)
+# The VRs whose values are written as they are, and their padding (PS3.5 6.2: UI with NUL, the rest space).
+_TEXT_VRS = ("AE", "AS", "CS", "DA", "DT", "IS", "LO", "LT", "SH", "ST", "TM", "UC", "UR", "UT")
+_STRING_PADS = {**dict.fromkeys(_TEXT_VRS, b" "), "UI": b"\x00"}
 
 
 def encode_dataset(doc: Mapping[str, Any], *, implicit_vr: bool, little_endian: bool = True) -> bytes:
@@ -30,11 +33,16 @@ def encode_dataset(doc: Mapping[str, Any], *, implicit_vr: bool, little_endian: 
     for key in sorted(doc):
         element = doc[key]
         vr = element.get("vr", "UN")
-        value = _value(vr, element, order, implicit_vr)
+        values = element.get("Value")
+        pad = _STRING_PADS.get(vr)
+        if pad is not None and values is not None:  # nearly every value of an identifier: text
+            value = _string(values, pad)
+        elif vr == "PN" and values is not None:
+            value = _names(values)
+        else:
+            value = _value(vr, element, order, implicit_vr)
         prefix, length = _header(key, vr, order, implicit_vr)
-        parts.append(prefix)
-        parts.append(length.pack(len(value)))
-        parts.append(value)
+        parts += (prefix, length.pack(len(value)), value)
     return b"".join(parts)
 
 
@@ -64,17 +72,32 @@ def _value(vr: str, element: Mapping[str, Any], order: str, implicit_vr: bool) -
     if vr in _BINARY_VRS:
         return b""  # bulk data by URI: never in an identifier
     if vr == "PN":
-        text = "\\".join(_person_name(v) for v in values)
-    elif vr == "DS":
-        text = "\\".join(_decimal(v) for v in values)
+        return _names(values)
+    if vr == "DS":
+        return _even("\\".join(_decimal(v) for v in values).encode("utf-8"), b" ")
+    return _string(values, _STRING_PADS.get(vr, b" "))
+
+
+def _string(values: Sequence[Any], pad: bytes) -> bytes:
+    """A string value (IS numbers too) in UTF-8, padded to even length; one value, the usual case,
+    without a join."""
+    if len(values) == 1:
+        value = values[0]
+        text = value if type(value) is str else "" if value is None else str(value)
     else:
         text = "\\".join("" if v is None else str(v) for v in values)
-    return _even(text.encode("utf-8"), b"\x00" if vr == "UI" else b" ")
+    data = text.encode("utf-8")
+    return data + pad if len(data) % 2 else data
 
 
 def _item(item: Mapping[str, Any], order: str, implicit_vr: bool) -> bytes:
     body = encode_dataset(item, implicit_vr=implicit_vr, little_endian=order == "<")
     return struct.pack(order + "HHI", *_ITEM, len(body)) + body
+
+
+def _names(values: Sequence[Any]) -> bytes:
+    text = _person_name(values[0]) if len(values) == 1 else "\\".join(_person_name(v) for v in values)
+    return _even(text.encode("utf-8"), b" ")
 
 
 def _person_name(value: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag
@@ -94,6 +94,11 @@ class _ReturnKey:
     level: Level
     source: _Source
     projected: bool = False  # a sequence key whose items filter what is returned
+    # The row's column holding the level's attributes: named once per query, not for every match.
+    column: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column", attrs_label(self.level))
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,11 +314,12 @@ class QueryResult(Iterator[dict[str, Any]]):
         for ret in self._plan.returns:
             key = ret.key
             if ret.source is _Source.ATTRS:
-                element = (row[attrs_label(ret.level)] or {}).get(key.tag)
+                attrs = row[ret.column]
+                element = attrs.get(key.tag) if attrs else None
                 if ret.projected:
                     out[key.tag] = project(key, element, fold_names=fold)
                 else:
-                    out[key.tag] = element if element else {"vr": key.vr}
+                    out[key.tag] = element or {"vr": key.vr}
             elif ret.source is _Source.UNIQUE:
                 value = row[key.keyword]
                 out[key.tag] = {"vr": key.vr, "Value": [value]} if value else {"vr": key.vr}
