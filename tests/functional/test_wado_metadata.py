@@ -28,6 +28,9 @@ def _objects() -> list[bytes]:
         ds = make_dataset(StudyInstanceUID=STUDY, SeriesInstanceUID=SERIES, InstanceNumber=number)
         ds.add_new(0x00091010, "LO", "LIGHTBOX TEST")
         ds.add_new(0x00091011, "OB", bytes(range(256)) * 20)  # 5 kB: bulk data
+        reference = pydicom.Dataset()
+        reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID = ds.SOPClassUID, generate_uid()
+        ds.ReferencedImageSequence = [reference]
         series.append(to_part10(ds))
     other = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     other.StudyInstanceUID = STUDY  # a second series of the same study (and patient), from a real file
@@ -68,6 +71,25 @@ def test_series_metadata_holds_every_attribute(server: tuple[RunningServer, list
         for tag, element in bulk.items():
             assert element["BulkDataURI"].endswith(f"/instances/{uid}/bulkdata/{tag}")
         assert bulk["00091011"]["vr"] == "OB"
+
+
+def _in_tag_order(document: dict[str, Any]) -> bool:
+    """PS3.18 F.2.2: attributes in ascending tag order, in the document and in each sequence item."""
+    items = [
+        item for element in document.values() if element["vr"] == "SQ" for item in element.get("Value", [])
+    ]
+    return list(document) == sorted(document) and all(_in_tag_order(item) for item in items)
+
+
+def test_metadata_attributes_come_in_tag_order(server: tuple[RunningServer, list[bytes]]) -> None:
+    """Order as written on the wire (the attributes of the series, the study and the patient among the
+    instance's own), read without re-sorting: a JSON object keeps the order of its members."""
+    running, _ = server
+    answer = httpx.get(f"{running.base_url}/dicom-web/studies/{STUDY}/metadata", headers=running.headers)
+    documents = answer.json()
+    assert len(documents) == 4 and all(_in_tag_order(doc) for doc in documents)
+    referencing = [doc for doc in documents if "00081140" in doc]
+    assert len(referencing) == 3 and all(len(doc["00081140"]["Value"][0]) == 2 for doc in referencing)
 
 
 def test_study_and_instance_metadata(server: tuple[RunningServer, list[bytes]]) -> None:

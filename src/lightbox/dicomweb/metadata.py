@@ -44,7 +44,10 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             documents = list(archive.metadata.documents(bulk_uri, study, series, instance))
             if deidentify is not None:
                 documents = [deidentify_json(document, deidentify) for document in documents]
-            return orjson.dumps(documents), len(documents)
+            # PS3.18 F.2.2: attributes in ascending tag order. orjson sorts as it writes (every object's
+            # members, "Value" then "vr" too, which is all the same to JSON): a third of the time sorting
+            # each document in Python took.
+            return orjson.dumps(documents, option=orjson.OPT_SORT_KEYS), len(documents)
 
         body, count = await asyncio.get_running_loop().run_in_executor(executor, build)
         archive.retrieve.viewed(request_actor(request, "wado"), study, count)

@@ -60,7 +60,8 @@ class MetadataService:
         sop_instance_uid: str | None = None,
     ) -> Iterator[JsonDataset]:
         """Each instance's header, by series and instance number; raises NotFound (before yielding) when the
-        selection holds nothing, InvalidQuery for a malformed UID."""
+        selection holds nothing, InvalidQuery for a malformed UID. A document's attributes are in no
+        particular order (sorting them is the serializer's job, done far faster while it writes)."""
         _check_uids(study_uid, series_uid, sop_instance_uid)
         found = self.index.documents(study_uid, series_uid, sop_instance_uid)
         first = next(found, None)
@@ -114,7 +115,7 @@ class MetadataService:
         bulk = doc.bulk if doc.bulk is not None else self._bulk_of(doc.location)
         for tag, vr, *_ in bulk:
             out[tag] = {"vr": vr, "BulkDataURI": bulk_uri(doc.location, tag)}
-        return dict(sorted(out.items()))  # in tag order, as the object itself
+        return out  # in no particular order: serializers write attributes in tag order (PS3.18 F.2.2)
 
     def _bulk_of(self, location: InstanceLocation) -> Sequence[Sequence[Any]]:
         """The bulk data elements of an instance indexed before they were kept: read from the object."""
