@@ -45,8 +45,8 @@ def router(archive: Archive, executor: Executor) -> APIRouter:
             if deidentify is not None:
                 documents = [deidentify_json(document, deidentify) for document in documents]
             # PS3.18 F.2.2: attributes in ascending tag order. orjson sorts as it writes (every object's
-            # members, "Value" then "vr" too, which is all the same to JSON): a third of the time sorting
-            # each document in Python took.
+            # members, "Value" before "vr" too, which is all the same to JSON), faster than sorting each
+            # document in Python first (600 instances: 5.6-6.2 ms for documents and JSON, against 9.2-9.8).
             return orjson.dumps(documents, option=orjson.OPT_SORT_KEYS), len(documents)
 
         body, count = await asyncio.get_running_loop().run_in_executor(executor, build)
