@@ -33,14 +33,7 @@ def encode_dataset(doc: Mapping[str, Any], *, implicit_vr: bool, little_endian: 
     for key in sorted(doc):
         element = doc[key]
         vr = element.get("vr", "UN")
-        values = element.get("Value")
-        pad = _STRING_PADS.get(vr)
-        if pad is not None and values is not None:  # nearly every value of an identifier: text
-            value = _string(values, pad)
-        elif vr == "PN" and values is not None:
-            value = _names(values)
-        else:
-            value = _value(vr, element, order, implicit_vr)
+        value = _value(vr, element, order, implicit_vr)
         prefix, length = _header(key, vr, order, implicit_vr)
         parts += (prefix, length.pack(len(value)), value)
     return b"".join(parts)
@@ -60,7 +53,14 @@ def _header(key: str, vr: str, order: str, implicit_vr: bool) -> tuple[bytes, st
 
 
 def _value(vr: str, element: Mapping[str, Any], order: str, implicit_vr: bool) -> bytes:
-    values: Sequence[Any] = element.get("Value") or ()
+    values: Sequence[Any] | None = element.get("Value")
+    if values is not None:  # nearly every value of an identifier is text or a name: those first
+        pad = _STRING_PADS.get(vr)
+        if pad is not None:
+            return _string(values, pad)
+        if vr == "PN":
+            return _names(values)
+    values = values or ()
     if vr == "SQ":
         return b"".join(_item(item, order, implicit_vr) for item in values)
     if "InlineBinary" in element:
