@@ -9,6 +9,7 @@ from pydicom.uid import generate_uid
 
 from lightbox.domain.errors import InvalidQuery, NotFound
 from lightbox.domain.levels import Level
+from lightbox.index import sql
 from lightbox.index.base import DuplicatePolicy
 from lightbox.index.sql import SqlIndex
 from lightbox.services.events import EventBus, InstancesRetrieved
@@ -48,6 +49,30 @@ def test_resolve_each_level(stored: tuple[RetrieveService, dict[str, bytes], str
     )
     everything = list(retrieve.resolve(Level.PATIENT, {"PatientID": ["PID-1"]}))
     assert len(everything) == len(objects)
+
+
+def test_selections_read_in_pages_agree(
+    stored: tuple[RetrieveService, dict[str, bytes], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One value a key and several values a key are located by different statements; both page."""
+    retrieve, objects, study = stored
+    monkeypatch.setattr(sql, "_LOCATE_PAGE", 2)
+    in_study = list(retrieve.resolve(Level.STUDY, {"StudyInstanceUID": [study]}))
+    assert len(in_study) == 5
+    series_uids = sorted({loc.series_instance_uid for loc in in_study})
+    both_series = list(retrieve.resolve(Level.SERIES, {"SeriesInstanceUID": series_uids}))
+    assert both_series == in_study  # the same locations, in the same (storage) order
+    everything = list(retrieve.resolve(Level.PATIENT, {"PatientID": ["PID-1"]}))
+    assert len(everything) == len(objects) == 6
+    one = in_study[3]
+    uids = {
+        "StudyInstanceUID": [study],
+        "SeriesInstanceUID": [one.series_instance_uid],
+        "SOPInstanceUID": [one.sop_instance_uid],
+    }
+    assert list(retrieve.resolve(Level.IMAGE, uids)) == [one]
+    elsewhere = {**uids, "StudyInstanceUID": [generate_uid()]}
+    assert list(retrieve.resolve(Level.IMAGE, elsewhere)) == []
 
 
 def test_streams_are_byte_identical(stored: tuple[RetrieveService, dict[str, bytes], str]) -> None:

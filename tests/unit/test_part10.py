@@ -135,6 +135,25 @@ def test_stop_at_pixel_data_then_check_rest_agrees_with_one_pass(path: str) -> N
     assert head.dataset == whole.dataset and head.has_pixel_data == whole.has_pixel_data
 
 
+LAYOUT = frozenset((0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x7FE00001, 0x00100010))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[os.path.basename(p) for p in SAMPLES])
+def test_a_parse_of_a_few_tags_agrees_with_the_whole_header(path: str) -> None:
+    """Stepping over the other elements (sequences unread) finds the same values and the same pixel data."""
+    data = Path(path).read_bytes()
+    try:
+        whole = part10.parse(io.BytesIO(data), stop_at_pixel_data=True)
+    except (part10.NotHandled, part10.Truncated):
+        return  # what the whole parse refuses, the frame reader sends through pydicom
+    few = part10.parse(io.BytesIO(data), stop_at_pixel_data=True, only=LAYOUT)
+    decoding = {0x00080005, 0x00280103}  # Specific Character Set, Pixel Representation: read as well
+    wanted = LAYOUT | decoding
+    assert few.dataset == {tag: v for tag, v in whole.dataset.items() if int(tag, 16) in wanted}
+    assert few.pixel_data_offset == whole.pixel_data_offset
+    assert few.transfer_syntax_uid == whole.transfer_syntax_uid and few.meta == whole.meta
+
+
 def test_check_rest_catches_a_cut_in_the_pixel_data() -> None:
     data = Path(os.path.dirname(pydicom.data.__file__), "test_files", "CT_small.dcm").read_bytes()
     offset = part10.parse(io.BytesIO(data), stop_at_pixel_data=True).pixel_data_offset

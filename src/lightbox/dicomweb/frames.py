@@ -34,6 +34,11 @@ from lightbox.formats.encoding import (
 
 # Header values decoded in the parse: large enough for an Extended Offset Table (8 bytes a frame) inline
 _HEADER_VALUES = 1 << 20
+# The only header values the layout needs; the parse steps over the others (a viewer asks for every frame
+# of a series, each its own request: decoding a whole CT header for these took longer than the rest)
+_LAYOUT_TAGS = frozenset(
+    (0x00280002, 0x00280004, 0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x7FE00001, 0x7FE00002)
+)
 
 
 class NoPixelData(NotFound):
@@ -61,7 +66,7 @@ class PixelData:
 def pixel_data(f: BinaryIO) -> PixelData:
     """Where the frames are in the Part 10 object ``f``. Raises NoPixelData or DamagedPixelData."""
     try:
-        header = part10.parse(f, bulk_threshold=_HEADER_VALUES, stop_at_pixel_data=True)
+        header = part10.parse(f, bulk_threshold=_HEADER_VALUES, stop_at_pixel_data=True, only=_LAYOUT_TAGS)
     except part10.NotHandled:
         return _through_pydicom(f)
     except part10.Truncated as exc:

@@ -30,6 +30,7 @@ from lightbox.dicomweb.wado_accept import (
     DICOM,
     DicomChoice,
     FrameChoice,
+    MediaRange,
     NotAcceptable,
     choose_frames,
     dicom_choices,
@@ -48,6 +49,8 @@ from lightbox.services.transcode import CannotConvert, compress_frame
 log = logging.getLogger(__name__)
 
 _INSTANCE_PATH = "/studies/{study}/series/{series}/instances/{instance}"
+# A frame request's first trip: the object opened, its layout, the first frame, its location and choice
+_OpenedFrames = tuple[BinaryIO, frames.PixelData, bytes, InstanceLocation, FrameChoice]
 
 
 def router(archive: Archive, executor: Executor) -> APIRouter:
@@ -103,7 +106,10 @@ class _Wado:
         """The stored instances of the selection; NotFound when there are none, InvalidQuery (400) for a
         malformed UID."""
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(self.executor, lambda: list(self.retrieve.resolve(level, uids)))
+        return await loop.run_in_executor(self.executor, self._located, level, uids)
+
+    def _located(self, level: Level, uids: Mapping[str, Sequence[str]]) -> list[InstanceLocation]:
+        found = list(self.retrieve.resolve(level, uids))
         if not found:
             what = " / ".join(values[0] for values in uids.values())
             raise NotFound(f"no {level.value.lower()} {what} is stored here")
@@ -228,18 +234,16 @@ class _Wado:
         self, request: Request, uids: Mapping[str, Sequence[str]], numbers: list[int]
     ) -> Response:
         ranges = parse_accept(request.headers.get("accept"))
-        [location] = await self.locate(Level.IMAGE, uids)
-        choice = choose_frames(ranges, location.transfer_syntax_uid)
-        # One trip to a worker thread for the object's opening, its frame layout and the first frame: a
-        # viewer asks for one frame at a time, and each trip costs the request a thread hand-over twice
-        opening = self.executor.submit(self._open_first_frame, location, numbers, choice)
+        # One trip to a worker thread for the instance's location, the object's opening, its frame layout
+        # and the first frame: a viewer asks for one frame at a time, and each trip costs the request a
+        # thread hand-over twice
+        opening = self.executor.submit(self._open_first_frame, uids, numbers, ranges)
         try:
-            f, layout, first = await asyncio.wrap_future(opening)
-        except CannotConvert as exc:
-            raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
+            opened = await asyncio.wrap_future(opening)
         except asyncio.CancelledError:  # the client went away: close the object once it has been opened
             opening.add_done_callback(_close_opened)
             raise
+        f, layout, first, location, choice = opened
         multipart = Multipart(choice.media_type)
         body = self._frame_parts(
             multipart, choice, f, layout, numbers, first, location, client_source(request)
@@ -247,10 +251,12 @@ class _Wado:
         return StreamingResponse(body, media_type=multipart.content_type)
 
     def _open_first_frame(
-        self, location: InstanceLocation, numbers: list[int], choice: FrameChoice
-    ) -> tuple[BinaryIO, frames.PixelData, bytes]:
-        """The object opened, its frame layout and the first frame asked for; the object is closed again
-        when any of it fails."""
+        self, uids: Mapping[str, Sequence[str]], numbers: list[int], ranges: list[MediaRange]
+    ) -> _OpenedFrames:
+        """The instance located, its object opened, its frame layout, the first frame asked for and how the
+        frames go out; the object is closed again when any of it fails."""
+        [location] = self._located(Level.IMAGE, uids)
+        choice = choose_frames(ranges, location.transfer_syntax_uid)
         f = self.retrieve.open(location)
         try:
             layout = frames.pixel_data(f)
@@ -261,7 +267,11 @@ class _Wado:
                     f"instance {location.sop_instance_uid} has {layout.number_of_frames} frame(s): "
                     f"no frame {', '.join(map(str, beyond))}"
                 )
-            return f, layout, _read_frame(f, layout, numbers[0], choice)
+            try:
+                first = _read_frame(f, layout, numbers[0], choice)
+            except CannotConvert as exc:
+                raise NotAcceptable(f"instance {location.sop_instance_uid}: {exc}") from exc
+            return f, layout, first, location, choice
         except BaseException:
             f.close()
             raise
@@ -293,7 +303,7 @@ class _Wado:
             f.close()
 
 
-def _close_opened(opening: Future[tuple[BinaryIO, frames.PixelData, bytes]]) -> None:
+def _close_opened(opening: Future[_OpenedFrames]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result()[0].close()
 

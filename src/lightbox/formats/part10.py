@@ -92,9 +92,18 @@ class _Reader:
         self.pos += n
 
 
-def parse(f: BinaryIO, bulk_threshold: int = 1024, *, stop_at_pixel_data: bool = False) -> Header:
+def parse(
+    f: BinaryIO,
+    bulk_threshold: int = 1024,
+    *,
+    stop_at_pixel_data: bool = False,
+    only: frozenset[int] | None = None,
+) -> Header:
     """Parse and check a whole Part 10 object from ``f``; or, with ``stop_at_pixel_data``, only up to its
-    pixel data (the header, while the rest is still arriving: ``check_rest`` checks the rest later)."""
+    pixel data (the header, while the rest is still arriving: ``check_rest`` checks the rest later).
+    ``only``: the top-level tags whose values the dataset gets, with Specific Character Set and Pixel
+    Representation, which decide how others decode; every other element is stepped over undecoded
+    (sequences of defined length unread), for a reader that needs a few values of the header."""
     r = _Reader(f)
     if r.end < 132 or r.take(132)[128:] != b"DICM":
         raise NotHandled("no Part 10 preamble")
@@ -109,6 +118,7 @@ def parse(f: BinaryIO, bulk_threshold: int = 1024, *, stop_at_pixel_data: bool =
         r.pos -= 6  # their transfer syntax
     parser = _Parser(r, explicit=explicit, little=little, threshold=bulk_threshold)
     parser.stop_at_pixel_data = stop_at_pixel_data
+    parser.only = None if only is None else only | {_CHARSET_TAG, _PIXEL_REPRESENTATION}
     dataset = parser.dataset()
     return Header(
         meta,
@@ -151,6 +161,7 @@ class _Parser:
         self.pixel_data_seen = False
         self.stop_at_pixel_data = False
         self.pixel_data_offset: int | None = None
+        self.only: frozenset[int] | None = None
         self.bulk: list[tuple[str, str, int]] = []
 
     def _head(self) -> tuple[int, str, int]:
@@ -208,6 +219,11 @@ class _Parser:
             # After the pixel data (trailing padding, signatures) only the framing is checked, as the
             # header ends at the pixel data.
             decode = not (top and self.pixel_data_seen)
+            if self.only is not None and not (top and tag in self.only):
+                if vr == "SQ" and length != _UNDEFINED:
+                    r.skip(length)
+                    continue
+                decode = False
             if length == _UNDEFINED:
                 if vr in ("SQ", "UN") and tag not in _PIXEL_TAGS:
                     items = self._sequence(vr, encodings)

@@ -113,6 +113,21 @@ class Prepared:
         finally:
             cursor.close()
 
+    def first_by_name(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row as ``first`` gives it, by the names (keys or labels) of its columns."""
+        row = self.first(conn, values)
+        if row is None:
+            return None
+        return dict(zip((c.key for c in self._statement.exported_columns), row, strict=True))
+
+    def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of its result, converted as ``first`` converts one."""
+        compiled, cursor = self.execute(conn, values)
+        try:
+            return [compiled.row(raw) for raw in cursor.fetchall()]  # type: ignore[misc]
+        finally:
+            cursor.close()
+
     def scalar(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         """The first value of the first row, or None."""
         row = self.first(conn, values)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound, OperationalError
 
 from lightbox.domain.accounts import format_ae_permissions, parse_ae_permissions
@@ -133,6 +134,7 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
         # handler still arbitrates with other processes.
         self._sqlite_writer = threading.RLock()
         self._hot = _IngestStatements(self._engine.dialect, self._insert)
+        self._locators: dict[tuple[str, ...], Prepared] = {}  # by the unique keys a retrieve names
 
     # --- engine and units of work ---------------------------------------------------------------------
     @staticmethod
@@ -229,6 +231,10 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         return self._run(fn, write=True)
+
+    @property
+    def sql_dialect(self) -> Dialect:
+        return self._engine.dialect
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -908,22 +914,37 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
 
     # --- retrieve --------------------------------------------------------------------------------------
     def locate(self, level: Level, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
-        conditions = []
-        columns = {
-            "PatientID": patients.c.patient_id,
-            "StudyInstanceUID": studies.c.study_instance_uid,
-            "SeriesInstanceUID": series.c.series_instance_uid,
-            "SOPInstanceUID": instances.c.sop_instance_uid,
-        }
-        for keyword, wanted in uids.items():
-            if keyword not in columns:
+        for keyword in uids:
+            if keyword not in _UNIQUE_KEY_COLUMNS:
                 raise ValueError(f"{keyword} is not a unique key")
-            if wanted:
-                conditions.append(columns[keyword].in_(list(wanted)))
-        if not conditions:
+        if not any(uids.values()):
             raise ValueError("a retrieve needs at least one unique key")
+        # Both read in pages, each its own short read: a long C-MOVE must not pin a snapshot of the index.
+        if all(len(wanted) == 1 for wanted in uids.values() if wanted):
+            return self._locate_single(uids)
+        return self._locate_any(uids)
+
+    def _locate_single(self, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
+        """One value a key, the shape of nearly every WADO-RS request (a viewer's frame requests among
+        them): a prepared statement, without Core's compilation and result set-up on each request."""
+        values = {keyword: wanted[0] for keyword, wanted in uids.items() if wanted}
+        keywords = tuple(sorted(values))
+        locator = self._locators.get(keywords)
+        if locator is None:
+            locator = self._locators[keywords] = Prepared(_locate_by_values(keywords), self.sql_dialect)
         after = 0
-        # Pages, each its own short read: a long C-MOVE must not pin a snapshot of the whole index.
+        while True:
+            bound = {**values, "after": after}
+            page = self.read(lambda conn, b=bound: locator.rows(conn, b))  # type: ignore[misc]
+            for row in page:
+                yield InstanceLocation(*row[:-1])
+            if len(page) < _LOCATE_PAGE:
+                return
+            after = page[-1][-1]
+
+    def _locate_any(self, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
+        conditions = [_UNIQUE_KEY_COLUMNS[k].in_(list(wanted)) for k, wanted in uids.items() if wanted]
+        after = 0
         while True:
             stmt = (
                 _location_select()
@@ -1216,6 +1237,26 @@ def _location_select() -> Any:
         .join(series, series.c.id == instances.c.series_fk)
         .join(studies, studies.c.id == series.c.study_fk)
         .join(patients, patients.c.id == studies.c.patient_fk)
+    )
+
+
+_UNIQUE_KEY_COLUMNS = {
+    "PatientID": patients.c.patient_id,
+    "StudyInstanceUID": studies.c.study_instance_uid,
+    "SeriesInstanceUID": series.c.series_instance_uid,
+    "SOPInstanceUID": instances.c.sop_instance_uid,
+}
+
+
+def _locate_by_values(keywords: tuple[str, ...]) -> Any:
+    """A page of locations matching one value for each of ``keywords`` (bound under their names) after
+    instance id ``after``; the columns are InstanceLocation's fields in order, then the instance id."""
+    return (
+        _location_select()
+        .add_columns(instances.c.id)
+        .where(*(_UNIQUE_KEY_COLUMNS[k] == _B(k) for k in keywords), instances.c.id > _B("after"))
+        .order_by(instances.c.id)
+        .limit(_LOCATE_PAGE)
     )
 
 
