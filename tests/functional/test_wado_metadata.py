@@ -17,6 +17,7 @@ from lightbox.app import build_archive
 from lightbox.config import load_settings
 from lightbox.formats.dicom_json import dataset_to_json
 from tests.support.dicom import make_dataset, to_part10
+from tests.support.multipart import DICOM_MULTIPART, related_body
 from tests.support.server import RunningServer, running_server
 
 STUDY, SERIES = generate_uid(), generate_uid()
@@ -123,6 +124,33 @@ def test_etag_revalidation_and_errors(server: tuple[RunningServer, list[bytes]])
     assert bad.status_code == 400 and "not a valid study UID" in bad.json()["detail"]
     refused = httpx.get(url, headers={**running.headers, "Accept": "text/html"})
     assert refused.status_code == 406 and refused.headers["content-type"] == "application/problem+json"
+
+
+def test_a_revalidated_copy_is_fetched_again_once_the_series_changes(tmp_path: Path) -> None:
+    """The ETag follows the index's version of the series: a 304 while nothing changed, the new
+    documents once an instance is added, and another tag under another base URL (bulk data URIs)."""
+    data = tmp_path / "data"
+    first, second = _objects()[:2]
+    archive = build_archive(load_settings(data_dir=data))
+    archive.ingest.ingest([first], "t")
+    archive.close()
+    with running_server(data) as running, running.client(timeout=30) as http:
+        path = f"/dicom-web/studies/{STUDY}/series/{SERIES}/metadata"
+        before = http.get(path)
+        assert before.status_code == 200 and len(before.json()) == 1
+        etag = before.headers["etag"]
+        assert http.get(path, headers={"If-None-Match": etag}).status_code == 304
+        elsewhere = http.get(path, headers={"If-None-Match": etag, "Host": "pacs.example"})
+        assert elsewhere.status_code == 200 and elsewhere.headers["etag"] != etag
+        assert "http://pacs.example:" in elsewhere.text
+        stored = http.post(
+            "/dicom-web/studies", content=related_body([second]), headers={"Content-Type": DICOM_MULTIPART}
+        )
+        assert stored.status_code == 200, stored.text
+        after = http.get(path, headers={"If-None-Match": etag})
+        assert after.status_code == 200 and len(after.json()) == 2
+        assert after.headers["etag"] != etag
+        assert http.get(path, headers={"If-None-Match": after.headers["etag"]}).status_code == 304
 
 
 def test_metadata_of_objects_indexed_before_bulk_data_was_kept(tmp_path: Path) -> None:

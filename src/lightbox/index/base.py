@@ -59,6 +59,16 @@ class NewInstance:
 
 
 @dataclass(frozen=True, slots=True)
+class MetadataVersion:
+    """What the headers of a study, a series or an instance are made of, in one digest: it changes when
+    they may (an instance added, removed or replaced, a patient's, study's or series' attributes changed),
+    so that a client's copy can be revalidated without building the headers."""
+
+    digest: str
+    instances: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoreResult:
     outcome: StoreOutcome
     # A blob that the transaction made obsolete (the replaced object, or the new one when it was not kept);
@@ -419,6 +429,13 @@ class Index(AccountStore, AuditStore, ShareStore, abc.ABC):
     ) -> Iterator[InstanceDocument]:
         """The stored headers of a study, a series of it or one instance, by series then instance number;
         read in pages, so a large study is never held whole."""
+
+    @abc.abstractmethod
+    def metadata_version(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> MetadataVersion | None:
+        """The version of what ``documents`` gives for the same selection, read in one transaction; None
+        when the selection holds nothing."""
 
     # --- remote AE registry ----------------------------------------------------------------------------
     @abc.abstractmethod

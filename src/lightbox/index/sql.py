@@ -9,6 +9,7 @@ stored objects are the source of truth and start-up recovery indexes any object 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -54,6 +55,7 @@ from lightbox.index.base import (
     InstanceDocument,
     InstanceLocation,
     InstanceRecord,
+    MetadataVersion,
     NewInstance,
     PatientRecord,
     RemoteAE,
@@ -960,17 +962,34 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
                 return
             after = page[-1].id
 
+    def metadata_version(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> MetadataVersion | None:
+        # A document is its parents' attributes and its instance row's; an instance row is never changed
+        # in place where a document would show it (a replaced object is a new row), so the parents'
+        # attributes and the instances' row ids and checksums stand for all of it.
+        def run(conn: Connection) -> MetadataVersion | None:
+            parents = conn.execute(_parents_select(study_uid, series_uid).order_by(series.c.id)).all()
+            if not parents:
+                return None
+            members = select(instances.c.id, instances.c.sha256).where(
+                instances.c.series_fk.in_([row[0] for row in parents])
+            )
+            if sop_instance_uid is not None:
+                members = members.where(instances.c.sop_instance_uid == sop_instance_uid)
+            rows = conn.execute(members.order_by(instances.c.id)).all()
+            if not rows:
+                return None
+            digest = hashlib.sha256(orjson.dumps([list(row) for row in parents], option=orjson.OPT_SORT_KEYS))
+            digest.update(";".join(f"{row_id}:{sha}" for row_id, sha in rows).encode())
+            return MetadataVersion(digest.hexdigest(), len(rows))
+
+        return self.read(run)
+
     def documents(
         self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
     ) -> Iterator[InstanceDocument]:
-        parents_stmt = (
-            select(series.c.id, series.c.attrs, studies.c.attrs, patients.c.attrs)
-            .join(studies, studies.c.id == series.c.study_fk)
-            .join(patients, patients.c.id == studies.c.patient_fk)
-            .where(studies.c.study_instance_uid == study_uid)
-        )
-        if series_uid is not None:
-            parents_stmt = parents_stmt.where(series.c.series_instance_uid == series_uid)
+        parents_stmt = _parents_select(study_uid, series_uid)
         # patient, then study, then series attributes: a lower level has the last word
         parents = {
             row[0]: {**row[3], **row[2], **row[1]}
@@ -1238,6 +1257,19 @@ def _location_select() -> Any:
         .join(studies, studies.c.id == series.c.study_fk)
         .join(patients, patients.c.id == studies.c.patient_fk)
     )
+
+
+def _parents_select(study_uid: str, series_uid: str | None) -> Any:
+    """The series of a study (or the one series) with their study's and patient's attributes."""
+    stmt = (
+        select(series.c.id, series.c.attrs, studies.c.attrs, patients.c.attrs)
+        .join(studies, studies.c.id == series.c.study_fk)
+        .join(patients, patients.c.id == studies.c.patient_fk)
+        .where(studies.c.study_instance_uid == study_uid)
+    )
+    if series_uid is not None:
+        stmt = stmt.where(series.c.series_instance_uid == series_uid)
+    return stmt
 
 
 _UNIQUE_KEY_COLUMNS = {

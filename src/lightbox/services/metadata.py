@@ -25,7 +25,7 @@ from lightbox.formats.encoding import (
     LONG_VRS,
     UNDEFINED_LENGTH,
 )
-from lightbox.index.base import Index, InstanceDocument, InstanceLocation
+from lightbox.index.base import Index, InstanceDocument, InstanceLocation, MetadataVersion
 from lightbox.storage.base import BlobNotFound, BlobStore
 
 BulkDataURI = Callable[[InstanceLocation, str], str]  # (instance, tag) -> the URL of that value
@@ -70,6 +70,14 @@ class MetadataService:
         yield self._document(first, bulk_uri)
         for doc in found:
             yield self._document(doc, bulk_uri)
+
+    def version(
+        self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
+    ) -> MetadataVersion | None:
+        """The version of what ``documents`` would give (None when the selection holds nothing): a client's
+        copy whose tag was made from it can be revalidated without building the documents."""
+        _check_uids(study_uid, series_uid, sop_instance_uid)
+        return self.index.metadata_version(study_uid, series_uid, sop_instance_uid)
 
     def bulk_value(self, study_uid: str, series_uid: str, sop_instance_uid: str, tag: str) -> BulkValue:
         """One top-level bulk data value of an instance (PS3.18 10.4.1.1.5), streamed from storage."""
