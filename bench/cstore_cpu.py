@@ -98,7 +98,7 @@ def py_spy(output: Path, gil: bool) -> Callable[[int], contextlib.AbstractContex
 
     @contextlib.contextmanager
     def record(pid: int) -> Iterator[None]:
-        # py-spy comes with the development dependencies, beside this interpreter
+        # py-spy is no dependency of the project (`pip install py-spy`): beside this interpreter, or on PATH
         beside = Path(sys.executable).with_name("py-spy")
         command = [
             str(beside) if beside.exists() else "py-spy",

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.support.server import running_server
 
-from bench import dicomweb_metadata, dicomweb_qido, dicomweb_stow, dicomweb_wado
+from bench import dicomweb_frames, dicomweb_metadata, dicomweb_qido, dicomweb_stow, dicomweb_wado
 from bench.archives import fresh_archive
 from bench.ct import header_series_uids, series_uids
 from bench.dataset import DatasetInfo, warm_page_cache
@@ -121,6 +121,10 @@ def series_parts(
         web["wado"] = dicomweb_wado.run(
             server.base_url, server.headers, series_uids(), series.files, series.total_bytes, stored
         )
+    name = f"WADO-RS frames of a {count}-instance series, one request at a time"
+    with _part(phases, name, web, "frames"), running_server(data) as server:
+        pid = server.process.pid
+        web["frames"] = dicomweb_frames.run(server.base_url, server.headers, series_uids(), pid)
     name = f"WADO-RS metadata of a {headers_count}-instance series"
     with _part(phases, name, web, "metadata"), running_server(data) as server:
         web["metadata"] = dicomweb_metadata.run(

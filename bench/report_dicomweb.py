@@ -71,6 +71,18 @@ def _wado(wado: dict[str, Any], quick: bool) -> list[str]:
     return [*lines, ""]
 
 
+def _frames(frames: dict[str, Any]) -> list[str]:
+    if "instances" not in frames:
+        return _failed("DICOMweb WADO-RS frames", frames) or []
+    return [
+        f"DICOMweb WADO-RS frames, one request at a time as a viewer asks (frame 1 of each of "
+        f"{frames['instances']} CT instances, {frames['requests']} timed requests, one connection)",
+        f"  median {frames['median_ms']:.2f} ms, p95 {frames['p95_ms']:.2f} ms, "
+        f"{frames['requests_per_s']:.0f} requests/s; server CPU {frames['server_cpu_ms']:.2f} ms a request",
+        "",
+    ]
+
+
 def _metadata(metadata: dict[str, Any], quick: bool) -> list[str]:
     if "instances" not in metadata:
         return _failed("DICOMweb WADO-RS metadata", metadata) or []
@@ -136,6 +148,8 @@ def dicomweb_lines(web: dict[str, Any], quick: bool) -> list[str]:
         out += _qido(web["qido"], quick)
     if "wado" in web:
         out += _wado(web["wado"], quick)
+    if "frames" in web:
+        out += _frames(web["frames"])
     if "metadata" in web:
         out += _metadata(web["metadata"], quick)
     if "stow" in web:
