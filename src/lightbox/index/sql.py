@@ -90,6 +90,8 @@ T = TypeVar("T")
 _MAX_ATTEMPTS = 12
 _RETRY_PGCODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 _LOCATE_PAGE = 1000
+# A page of locations after an instance id: rows of InstanceLocation's fields, then the instance id
+_LocationPage = Callable[[Connection, int], Sequence[Sequence[Any]]]
 
 
 def _json_dumps(value: Any) -> str:
@@ -921,46 +923,39 @@ class SqlIndex(SqlAccounts, SqlAudit, SqlShares, Index):
                 raise ValueError(f"{keyword} is not a unique key")
         if not any(uids.values()):
             raise ValueError("a retrieve needs at least one unique key")
-        # Both read in pages, each its own short read: a long C-MOVE must not pin a snapshot of the index.
         if all(len(wanted) == 1 for wanted in uids.values() if wanted):
-            return self._locate_single(uids)
-        return self._locate_any(uids)
+            return self._locations(self._single_values_page(uids))
+        conditions = and_(*(_UNIQUE_KEY_COLUMNS[k].in_(list(v)) for k, v in uids.items() if v))
 
-    def _locate_single(self, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
+        def page(conn: Connection, after: int) -> Sequence[Sequence[Any]]:
+            return conn.execute(_locate_page(conditions, after)).all()
+
+        return self._locations(page)
+
+    def _single_values_page(self, uids: Mapping[str, Sequence[str]]) -> _LocationPage:
         """One value a key, the shape of nearly every WADO-RS request (a viewer's frame requests among
         them): a prepared statement, without Core's compilation and result set-up on each request."""
         values = {keyword: wanted[0] for keyword, wanted in uids.items() if wanted}
         keywords = tuple(sorted(values))
         locator = self._locators.get(keywords)
         if locator is None:
-            locator = self._locators[keywords] = Prepared(_locate_by_values(keywords), self.sql_dialect)
-        after = 0
-        while True:
-            bound = {**values, "after": after}
-            page = self.read(lambda conn, b=bound: locator.rows(conn, b))  # type: ignore[misc]
-            for row in page:
-                yield InstanceLocation(*row[:-1])
-            if len(page) < _LOCATE_PAGE:
-                return
-            after = page[-1][-1]
-
-    def _locate_any(self, uids: Mapping[str, Sequence[str]]) -> Iterator[InstanceLocation]:
-        conditions = [_UNIQUE_KEY_COLUMNS[k].in_(list(wanted)) for k, wanted in uids.items() if wanted]
-        after = 0
-        while True:
-            stmt = (
-                _location_select()
-                .add_columns(instances.c.id)
-                .where(and_(*conditions), instances.c.id > after)
-                .order_by(instances.c.id)
-                .limit(_LOCATE_PAGE)
+            conditions = and_(*(_UNIQUE_KEY_COLUMNS[k] == _B(k) for k in keywords))
+            locator = self._locators[keywords] = Prepared(
+                _locate_page(conditions, _B("after")), self.sql_dialect
             )
-            page = self.read(lambda conn, s=stmt: list(conn.execute(s)))  # type: ignore[misc]
-            for row in page:
-                yield _location(row._mapping)
-            if len(page) < _LOCATE_PAGE:
+        return lambda conn, after: locator.rows(conn, {**values, "after": after})
+
+    def _locations(self, page: _LocationPage) -> Iterator[InstanceLocation]:
+        """The locations the pages give, each page its own short read: a long C-MOVE must not pin a
+        snapshot of the index."""
+        after = 0
+        while True:
+            rows = self.read(lambda conn, a=after: page(conn, a))  # type: ignore[misc]
+            for row in rows:
+                yield InstanceLocation(*row[:-1])
+            if len(rows) < _LOCATE_PAGE:
                 return
-            after = page[-1].id
+            after = rows[-1][-1]
 
     def metadata_version(
         self, study_uid: str, series_uid: str | None = None, sop_instance_uid: str | None = None
@@ -1280,13 +1275,13 @@ _UNIQUE_KEY_COLUMNS = {
 }
 
 
-def _locate_by_values(keywords: tuple[str, ...]) -> Any:
-    """A page of locations matching one value for each of ``keywords`` (bound under their names) after
-    instance id ``after``; the columns are InstanceLocation's fields in order, then the instance id."""
+def _locate_page(conditions: Any, after: Any) -> Any:
+    """A page of the locations matching ``conditions`` after instance id ``after``: InstanceLocation's
+    fields in order, then the instance id."""
     return (
         _location_select()
         .add_columns(instances.c.id)
-        .where(*(_UNIQUE_KEY_COLUMNS[k] == _B(k) for k in keywords), instances.c.id > _B("after"))
+        .where(conditions, instances.c.id > after)
         .order_by(instances.c.id)
         .limit(_LOCATE_PAGE)
     )
