@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ssl import SSLContext
 from typing import Any, Protocol, cast
@@ -20,6 +20,14 @@ from lightbox.dicomnet import dimse, pdu, status
 log = logging.getLogger(__name__)
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1: the DICOM application context
+# What a connection may hold unsent before a data set being streamed waits for the peer to read: the bound
+# on memory per association when a peer reads slower than storage gives (asyncio's default, 64 kB, would
+# make the sender wait between every two chunks read from storage)
+_WRITE_HIGH_WATER = 1 << 20
+
+
+async def _never_waits() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,9 @@ class Association:
     contexts: Mapping[int, tuple[str, str]]  # context id -> (abstract syntax, transfer syntax)
     peer_max_pdu_length: int
     send_bytes: Callable[[bytes], None] = field(repr=False)
+    # Waits until what was sent is down to the transport's low-water mark (the peer's pace); raises
+    # ConnectionError once the connection is gone
+    drained: Callable[[], Awaitable[None]] = field(default=_never_waits, repr=False)
     # SOP classes for which the peer accepted to act as SCP on this association (PS3.7 D.3.3.4): it may be
     # sent C-STORE sub-operations of a C-GET.
     peer_scp_classes: frozenset[str] = frozenset()
@@ -176,7 +187,10 @@ class Association:
             self._waiting.pop(message_id, None)
 
     async def _send_stream(self, context_id: int, first: bytes, data: AsyncIterator[bytes]) -> None:
-        # The last flag needs to know which chunk is last: hold one back.
+        """The data set's chunks as P-DATA-TF PDUs, each chunk's in one write, at the peer's pace: a chunk is
+        read only once the ones before are nearly all sent, so a slow peer never makes the object pile up
+        in memory."""
+        # The last flag needs to know which piece is last: hold one back.
         limit = self.peer_max_pdu_length - 6 if self.peer_max_pdu_length else 1 << 20
         previous: bytes | None = None
 
@@ -186,11 +200,14 @@ class Association:
                 yield chunk
 
         async for chunk in chunks():
+            pdus = []
             for start in range(0, len(chunk), limit):
-                piece = chunk[start : start + limit]
                 if previous is not None:
-                    self.send_bytes(pdu.encode_pdata(context_id, False, False, previous))
-                previous = piece
+                    pdus.append(pdu.encode_pdata(context_id, False, False, previous))
+                previous = chunk[start : start + limit]
+            if pdus:
+                self.send_bytes(b"".join(pdus))
+                await self.drained()
         self.send_bytes(pdu.encode_pdata(context_id, False, True, previous or b""))
 
     async def request_all(
@@ -258,12 +275,15 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._window: asyncio.Semaphore | None = None
         self._negotiating = False
+        self._writable = asyncio.Event()  # cleared while the transport holds more than its high-water mark
+        self._writable.set()
         self.peer: tuple[str, int] = ("", 0)
 
     # --- transport events ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
         self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         self._loop = asyncio.get_running_loop()  # kept: asking for it costs a system call (getpid)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
@@ -283,6 +303,18 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
         for task in self._tasks:
             task.cancel()
         self._transport = None
+        self._writable.set()  # a sender waiting for the peer to read learns the connection is gone
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def _drained(self) -> None:
+        await self._writable.wait()
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionError("the connection closed while a data set was being sent")
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._filled == len(self._buf):  # a PDU larger than we advertised never fits: the parser aborts
@@ -432,6 +464,7 @@ class AcceptorProtocol(asyncio.BufferedProtocol):
             contexts=accepted,
             peer_max_pdu_length=request.user.max_pdu_length or 0,
             send_bytes=self._write,
+            drained=self._drained,
             peer_scp_classes=frozenset(r.sop_class_uid for r in roles if r.scp_role),
             extended=extended,
             user_identity=request.user.user_identity,
@@ -687,6 +720,7 @@ class RequestorProtocol(AcceptorProtocol):
             contexts=contexts,
             peer_max_pdu_length=accept.user.max_pdu_length or 0,
             send_bytes=self._write,
+            drained=self._drained,
             on_broken=lambda why: self._abort(pdu.ABORT_NOT_SPECIFIED, why),
         )
         self._arm(self.settings.idle_timeout)
