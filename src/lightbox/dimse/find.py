@@ -102,3 +102,4 @@ class FindSCP:
             association.send_responses(message.context_id, pending, identifiers)
             if len(batch) < _BATCH:
                 return status.SUCCESS
+            await association.drained()  # a peer reading slowly holds the search back, not the memory
